@@ -1,0 +1,3 @@
+from gis.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,135 @@
+"""Test harness: one real PostGIS for the session, a clean database per test.
+
+The server is the embedded one in a temporary ``GIS_HOME`` or, when
+``DATABASE_URL`` is set, that server (its user needs CREATEDB). Tests never
+skip for want of a server: if none can be started, the session fails.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import pytest
+from psycopg2 import sql as pgsql
+
+from gis import db as gisdb
+from gis.settings import PROJECT_ROOT, Settings
+
+TEMPLATE = "gis_test_template"
+_counter = itertools.count()
+
+
+def make_home(prefix: str = "gis-test-") -> Path:
+    """A temporary GIS_HOME the unprivileged server user can enter when we are root
+    (pytest's own tmp folders are private to root)."""
+    home = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    home.chmod(0o755)
+    return home
+
+
+def url_for(url: str, dbname: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + dbname))
+
+
+def admin(url: str):
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    return conn
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """``{'url': admin URL, 'home': GIS_HOME or None}`` of the session's server."""
+    external = os.environ.get("DATABASE_URL")
+    if external:
+        yield {"url": external, "home": None}
+        return
+    home = make_home()
+    server = gisdb.EmbeddedServer(Settings(database_url=None, gis_home=home, port=None, pg_bin=None))
+    server.ensure_running()
+    try:
+        yield {"url": server.url(), "home": home}
+    finally:
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def template_url(pg_server):
+    """A migrated template database that each test's database is copied from."""
+    conn = admin(pg_server["url"])
+    with conn.cursor() as cur:
+        cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(TEMPLATE)))
+        cur.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(TEMPLATE)))
+    url = url_for(pg_server["url"], TEMPLATE)
+    with gisdb.Database(url, maxconn=1) as database:
+        gisdb.migrate(database)
+    yield url
+    with conn.cursor() as cur:
+        cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(TEMPLATE)))
+    conn.close()
+
+
+def _fresh_database(pg_server, template: str | None):
+    name = f"gis_test_{os.getpid()}_{next(_counter)}"
+    conn = admin(pg_server["url"])
+    with conn.cursor() as cur:
+        if template:
+            cur.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY file_copy").format(
+                pgsql.Identifier(name), pgsql.Identifier(template)))
+        else:
+            cur.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
+    return conn, name
+
+
+@pytest.fixture
+def database_url(pg_server, template_url):
+    """URL of a clean, migrated database of this test's own."""
+    conn, name = _fresh_database(pg_server, TEMPLATE)
+    yield url_for(pg_server["url"], name)
+    with conn.cursor() as cur:
+        cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name)))
+    conn.close()
+
+
+@pytest.fixture
+def empty_database_url(pg_server):
+    """URL of an empty database (no PostGIS, no schema) of this test's own."""
+    conn, name = _fresh_database(pg_server, None)
+    yield url_for(pg_server["url"], name)
+    with conn.cursor() as cur:
+        cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name)))
+    conn.close()
+
+
+@pytest.fixture
+def database(database_url):
+    """A :class:`gis.db.Database` on a clean, migrated database."""
+    with gisdb.Database(database_url, maxconn=4) as database:
+        yield database
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
+            input: str | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m gis ARGS`` as a user would, in a subprocess."""
+    full_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "GIS_HOME", "GIS_PORT")}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "gis", *args], capture_output=True, text=True,
+                          env=full_env, cwd=PROJECT_ROOT, timeout=timeout, input=input)
+
+
+@pytest.fixture
+def cli(database_url):
+    """``cli('grids', 'import', path)`` against this test's database through DATABASE_URL."""
+    def call(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
+        return run_cli(*args, env={"DATABASE_URL": database_url, **(env or {})}, **kwargs)
+    return call
