@@ -67,6 +67,95 @@ def cmd_db_url(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- grids, staff, locate, demo ------------------------------------------------------------
+
+
+def _print_problems(problems, *, out: str | None) -> None:
+    from gis import grids as grids_mod
+    if len(problems):
+        print(grids_mod.problems_table(problems))
+    if out:
+        grids_mod.problems_to_geojson(problems, out)
+        print(f"problem spots written to {out}")
+
+
+def cmd_grids_import(args: argparse.Namespace) -> int:
+    from gis.errors import ValidationError
+    with workflows.connect(maxconn=2) as database:
+        workflows.init_database(database)
+        try:
+            result = workflows.import_grids(database, args.path, crs=args.crs, fix=args.fix, strict=args.strict,
+                                            tolerance_m2=args.tolerance_m2, note=args.note or "")
+        except ValidationError as exc:
+            if exc.problems is not None:
+                _print_problems(exc.problems, out=args.problems)
+            raise
+    for note in result.notes:
+        print(note)
+    _print_problems(result.problems, out=args.problems)
+    counts = ", ".join(f"{level} {n}" for level, n in result.counts.items())
+    print(f"grid version {result.version_id} active: {counts}; incidents re-assigned: {result.reassigned}")
+    return 0
+
+
+def cmd_grids_validate(args: argparse.Namespace) -> int:
+    with workflows.connect(maxconn=2) as database:
+        workflows.init_database(database)
+        problems, notes = workflows.validate_grid_file(database, args.path, crs=args.crs, fix=args.fix,
+                                                       strict=args.strict, tolerance_m2=args.tolerance_m2)
+    for note in notes:
+        print(note)
+    _print_problems(problems, out=args.problems)
+    if not len(problems):
+        print("no problems found")
+    return 2 if (problems["severity"] == "error").any() else 0
+
+
+def cmd_grids_export(args: argparse.Namespace) -> int:
+    with workflows.connect(maxconn=1) as database:
+        n = workflows.export_grids(database, args.path, level=args.level)
+    print(f"{n} grids written to {args.path}")
+    return 0
+
+
+def cmd_staff_import(args: argparse.Namespace) -> int:
+    with workflows.connect(maxconn=1) as database:
+        workflows.init_database(database)
+        n = workflows.import_staff(database, args.path)
+    print(f"{n} staff stored")
+    return 0
+
+
+def cmd_locate(args: argparse.Namespace) -> int:
+    with workflows.connect(maxconn=1) as database:
+        _print_json(workflows.locate(database, args.lon, args.lat, crs=args.crs))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+    with workflows.connect(maxconn=2) as database:
+        workflows.init_database(database)
+        bars: dict[str, tqdm] = {}
+
+        def progress(step: str, done: int, total: int) -> None:
+            bar = bars.get(step)
+            if bar is None:
+                for other in bars.values():
+                    other.close()
+                bar = bars[step] = tqdm(total=total, desc=step, unit="", leave=True, file=sys.stderr)
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        summary = workflows.load_demo(database, incidents=args.incidents, seed=args.seed,
+                                      if_empty=args.if_empty, progress=progress)
+        for bar in bars.values():
+            bar.close()
+    print(summary)
+    return 0
+
+
 def not_built(verb: str) -> Handler:
     def handler(args: argparse.Namespace) -> int:
         raise NotBuiltYet(f"'{verb}' is not built yet")
@@ -96,7 +185,46 @@ def build_parser() -> argparse.ArgumentParser:
 
 def register_more(verbs: argparse._SubParsersAction) -> None:
     """Verbs of the grid, incident and report jobs."""
-    for verb in ("demo", "grids", "staff", "incidents", "locate", "report"):
+    crs_help = "coordinates: wgs84 (default), gcj02 (Amap, Tencent), bd09 (Baidu) or EPSG:<code>"
+
+    gp = verbs.add_parser("grids", help="grid boundaries: import, validate, export")
+    gv = gp.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, func, help_text in (("import", cmd_grids_import, "validate and store a layer as the active version"),
+                                    ("validate", cmd_grids_validate, "report problems without storing")):
+        a = gv.add_parser(action, help=help_text)
+        a.add_argument("path", help="GeoJSON, GeoPackage or Shapefile")
+        a.add_argument("--crs", default="wgs84", help=crs_help)
+        a.add_argument("--fix", action="store_true", help="repair invalid geometry with make_valid and say what changed")
+        a.add_argument("--strict", action="store_true", help="treat warnings (gaps, slivers) as errors")
+        a.add_argument("--tolerance-m2", type=float, default=1.0, help="overlap/overhang tolerance in m² (default 1)")
+        a.add_argument("--problems", metavar="GEOJSON", help="write the problem spots to this GeoJSON file")
+        if action == "import":
+            a.add_argument("--note", help="a note for the new grid version")
+        a.set_defaults(func=func)
+    ex = gv.add_parser("export", help="write the active grids (by file extension)")
+    ex.add_argument("path")
+    ex.add_argument("--level", choices=["district", "street", "community", "grid", "micro", "exclusive"])
+    ex.set_defaults(func=cmd_grids_export)
+
+    sp = verbs.add_parser("staff", help="the grid staff roster")
+    sv = sp.add_subparsers(dest="action", required=True, metavar="ACTION")
+    si = sv.add_parser("import", help="load a roster CSV: grid_code, role, name, phone")
+    si.add_argument("path")
+    si.set_defaults(func=cmd_staff_import)
+
+    lp = verbs.add_parser("locate", help="grid path and worker for one point, as JSON")
+    lp.add_argument("lon", type=float)
+    lp.add_argument("lat", type=float)
+    lp.add_argument("--crs", default="wgs84", help=crs_help)
+    lp.set_defaults(func=cmd_locate)
+
+    dp = verbs.add_parser("demo", help="load the demo district (中原区), reproducibly")
+    dp.add_argument("--incidents", type=int, default=20000, help="how many demo incidents (default 20000)")
+    dp.add_argument("--seed", type=int, default=42)
+    dp.add_argument("--if-empty", action="store_true", help="do nothing when grids are already stored")
+    dp.set_defaults(func=cmd_demo)
+
+    for verb in ("incidents", "report"):
         verbs.add_parser(verb, help="not built yet").set_defaults(func=not_built(verb))
 
 

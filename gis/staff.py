@@ -1,0 +1,86 @@
+"""The grid staff roster: reading it and masking phones (pure).
+
+Roles follow the street offices' grid system: 网格长 (community grid head),
+专职网格员 (full-time grid worker, tertiary grid), 微网格长 (micro-grid head),
+专属网格负责人 (manager of an exclusive grid).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from gis.errors import InputError
+
+ROLES = ("网格长", "专职网格员", "微网格长", "专属网格负责人")
+STAFF_COLUMNS = ("grid_code", "role", "name", "phone")
+_PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
+
+
+def mask_phone(phone: str | None) -> str:
+    """``13812345678`` → ``138****5678``; landlines keep area code and last four."""
+    if not phone:
+        return ""
+    digits = str(phone)
+    if "-" in digits:  # landline: the area code is public, the number is not
+        area, number = digits.split("-", 1)
+        return f"{area}-{'*' * max(len(number) - 4, 0)}{number[-4:]}"
+    if len(digits) <= 7:
+        return "*" * len(digits)
+    return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
+
+
+def read_text_table(path: str | Path) -> tuple[pd.DataFrame, str]:
+    """A CSV as text columns, decoded as UTF-8 (with or without BOM) or GB18030."""
+    raw = Path(path).read_bytes()
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:  # pragma: no cover - gb18030 decodes any byte string
+        raise InputError(f"{path} is neither UTF-8 nor GB18030", fix="save it as UTF-8 CSV")
+    import io
+    frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    frame.columns = [c.strip() for c in frame.columns]
+    return frame, ("utf-8" if encoding == "utf-8-sig" and not raw.startswith(b"\xef\xbb\xbf") else encoding)
+
+
+def staff_from_file(path: str | Path, *, known_codes: set[str] | None = None) -> pd.DataFrame:
+    """Read a roster CSV (``grid_code, role, name, phone``), refusing it whole on a bad row.
+
+    Raises
+    ------
+    InputError
+        Naming the line and field, e.g. ``line 4, field 'role': '组长' is not a role``.
+    """
+    frame, _ = read_text_table(path)
+    missing = [c for c in STAFF_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(f"{path} has no column {', '.join(missing)}",
+                         fix=f"the header must be {','.join(STAFF_COLUMNS)}")
+    frame = frame[list(STAFF_COLUMNS)].apply(lambda s: s.str.strip())
+    for i, row in enumerate(frame.itertuples(index=False), start=2):
+        if not row.grid_code:
+            raise InputError("grid_code is empty", row=i, field="grid_code", fix="give the grid's code")
+        if known_codes is not None and row.grid_code not in known_codes:
+            raise InputError(f"grid '{row.grid_code}' is not in the active grids", row=i, field="grid_code",
+                             fix="import the grids first or correct the code")
+        if row.role not in ROLES:
+            raise InputError(f"'{row.role}' is not a role", row=i, field="role", fix=f"use one of {', '.join(ROLES)}")
+        if not row.name:
+            raise InputError("name is empty", row=i, field="name", fix="give the person's name")
+        phone = row.phone.replace(" ", "")
+        if phone and not _PHONE.match(phone):
+            raise InputError(f"phone '{row.phone}' is not a mobile (11 digits) or landline number", row=i,
+                             field="phone", fix="write e.g. 13812345678 or 0371-67891234")
+    frame["phone"] = frame["phone"].str.replace(" ", "")
+    dupes = frame.duplicated(["grid_code", "role", "name"], keep=False)
+    if dupes.any():
+        first = frame[dupes].iloc[0]
+        raise InputError(f"{first['name']} appears twice as {first['role']} of grid {first['grid_code']}",
+                         fix="remove the duplicate row")
+    return frame

@@ -1,0 +1,221 @@
+"""Named reads (``fetch_*``) and writes (``save_*``), one per query of ``gis/sql``.
+
+Each function takes an open connection (the caller owns the transaction)
+and returns plain values or frames; geometries are WGS-84 (EPSG:4326).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any, Iterable, Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gis import db
+
+GRID_COLUMNS = ["code", "name", "level", "parent_code", "households", "population"]
+
+
+def _frame(rows: list[dict[str, Any]], columns: Sequence[str]) -> gpd.GeoDataFrame:
+    frame = pd.DataFrame(rows, columns=[*columns, "geom"])
+    geoms = shapely.from_wkb([bytes(g) for g in frame.pop("geom")]) if len(frame) else []
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=4326, index=frame.index))
+
+
+def _csv_text(rows: Iterable[Sequence[Any]]) -> io.StringIO:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    for row in rows:
+        writer.writerow(["\\N" if v is None or (isinstance(v, float) and np.isnan(v)) else v for v in row])
+    buf.seek(0)
+    return buf
+
+
+def _ewkb_hex(geoms) -> np.ndarray:
+    return shapely.to_wkb(shapely.set_srid(np.asarray(geoms), 4326), hex=True, include_srid=True)
+
+
+# -- grid versions -----------------------------------------------------------------------
+
+
+def fetch_active_version(conn) -> dict[str, Any] | None:
+    return db.fetch_one(conn, "fetch_active_version")
+
+
+def fetch_versions(conn) -> pd.DataFrame:
+    return pd.DataFrame(db.fetch_all(conn, "fetch_versions"))
+
+
+def save_grid_version(conn, *, note: str = "", author: str | None = None, effective_date=None) -> int:
+    return db.fetch_one(conn, "save_grid_version",
+                        {"note": note, "author": author, "effective_date": effective_date})["id"]
+
+
+def save_grids_carried_over(conn, *, new_version: int, old_version: int, replaced_levels: list[str]) -> int:
+    return db.execute(conn, "save_grids_carried_over", {
+        "new_version": new_version, "old_version": old_version, "replaced_levels": replaced_levels})
+
+
+def save_grids(conn, grids: gpd.GeoDataFrame, *, version_id: int) -> int:
+    """COPY a layer (WGS-84) into ``grid`` under ``version_id``."""
+    def counts(name: str) -> list:
+        if name not in grids:
+            return [None] * len(grids)
+        return [None if pd.isna(v) else int(v) for v in grids[name]]
+    rows = zip([version_id] * len(grids), grids["code"], grids["name"], grids["level"],
+               [None if pd.isna(p) or p == "" else p for p in grids["parent_code"]],
+               _ewkb_hex(grids.geometry.to_numpy()), counts("households"), counts("population"))
+    return db.copy_csv(conn, "grid", ["version_id", "code", "name", "level", "parent_code", "geom",
+                                      "households", "population"], _csv_text(rows))
+
+
+def fetch_orphans(conn, *, version_id: int) -> list[dict[str, Any]]:
+    return db.fetch_all(conn, "fetch_orphans", {"version_id": version_id})
+
+
+def save_version_active(conn, *, version_id: int) -> None:
+    db.execute(conn, "save_version_active", {"version_id": version_id})
+
+
+def fetch_grids(conn, *, version_id: int, level: str | None = None) -> gpd.GeoDataFrame:
+    rows = db.fetch_all(conn, "fetch_grids", {"version_id": version_id, "level": level})
+    return _frame(rows, GRID_COLUMNS)
+
+
+def fetch_grid_counts(conn, *, version_id: int) -> pd.DataFrame:
+    return pd.DataFrame(db.fetch_all(conn, "fetch_grid_counts", {"version_id": version_id}),
+                        columns=["level", "grids", "households"])
+
+
+def fetch_grid_path(conn, *, version_id: int, code: str) -> list[dict[str, Any]]:
+    return db.fetch_all(conn, "fetch_grid_path", {"version_id": version_id, "code": code})
+
+
+# -- staff -------------------------------------------------------------------------------------
+
+
+def save_staff(conn, staff: pd.DataFrame) -> int:
+    """Replace the roster of every grid named in ``staff`` (grid_code, role, name, phone)."""
+    db.execute(conn, "save_staff_replaced", {"grid_codes": sorted(set(staff["grid_code"]))})
+    rows = [(r.grid_code, r.role, r.name, r.phone or None) for r in staff.itertuples(index=False)]
+    db.execute_values(conn, "save_staff", rows)
+    return len(rows)
+
+
+def fetch_staff(conn, *, grid_codes: Sequence[str] | None = None) -> pd.DataFrame:
+    rows = db.fetch_all(conn, "fetch_staff", {"grid_codes": list(grid_codes) if grid_codes is not None else None})
+    return pd.DataFrame(rows, columns=["grid_code", "role", "name", "phone"])
+
+
+# -- incidents -------------------------------------------------------------------------------
+
+INCOMING_COLUMNS = ["line", "source", "external_id", "category", "status", "tier", "priority", "description",
+                    "address", "reporter_phone", "reported_at", "due_at", "closed_at", "lon", "lat", "input_crs",
+                    "micro_code", "exclusive_code", "suggested_code", "suggested_distance_m", "assignee", "handler"]
+EVENT_COLUMNS = ["source", "external_id", "at", "from_status", "to_status", "actor", "note"]
+
+
+def _copy_frame(conn, table: str, frame: pd.DataFrame, columns: list[str]) -> int:
+    """COPY a frame's columns (missing ones as NULL) into a table, via CSV text."""
+    out = pd.DataFrame({c: frame[c] if c in frame else None for c in columns}, index=frame.index)
+    for c in out.columns:
+        if isinstance(out[c].dtype, pd.DatetimeTZDtype):
+            out[c] = out[c].dt.strftime("%Y-%m-%dT%H:%M:%S.%f%z")
+    buf = io.StringIO()
+    out.to_csv(buf, header=False, index=False, na_rep="\\N", lineterminator="\n")
+    buf.seek(0)
+    return db.copy_csv(conn, table, columns, buf)
+
+
+def save_import_batch(conn, *, kind: str, source_path: str = "", input_crs: str | None = None,
+                      encoding: str | None = None) -> int:
+    return db.fetch_one(conn, "save_import_batch", {"kind": kind, "source_path": source_path,
+                                                    "input_crs": input_crs, "encoding": encoding})["id"]
+
+
+def save_import_batch_done(conn, *, batch_id: int, accepted: int, inserted: int, updated: int,
+                           unassigned: int, rejected: int, note: str = "") -> None:
+    db.execute(conn, "save_import_batch_done", dict(batch_id=batch_id, accepted=accepted, inserted=inserted,
+                                                    updated=updated, unassigned=unassigned, rejected=rejected,
+                                                    note=note))
+
+
+def save_import_rejects(conn, rejects: pd.DataFrame, *, batch_id: int) -> None:
+    if len(rejects):
+        rows = [(batch_id, None if pd.isna(r.line) else int(r.line), r.field, r.reason, r.raw)
+                for r in rejects.itertuples(index=False)]
+        db.execute_values(conn, "save_import_rejects", rows)
+
+
+def save_incoming_table(conn) -> None:
+    db.execute(conn, "save_incoming_table")
+
+
+def save_incoming(conn, incidents: pd.DataFrame) -> int:
+    """COPY checked, assigned incident rows into the transaction's staging table."""
+    return _copy_frame(conn, "incoming", incidents, INCOMING_COLUMNS)
+
+
+def save_incoming_merged(conn, *, version_id: int | None, batch_id: int, actor: str,
+                         record_events: bool = True) -> dict[str, int]:
+    """Upsert the staged rows into ``incident``; returns inserted/updated counts."""
+    row = db.fetch_one(conn, "save_incoming_merged", {
+        "version_id": version_id, "batch_id": batch_id, "actor": actor, "record_events": record_events,
+        "note_new": "导入受理", "note_changed": "导入更新", "note_status": "导入状态变更"})
+    return {"inserted": int(row["inserted"]), "updated": int(row["updated"])}
+
+
+def save_incoming_events(conn, events: pd.DataFrame) -> int:
+    """Stage and store lifecycle events keyed by (source, external_id)."""
+    db.execute(conn, "save_incoming_event_table")
+    _copy_frame(conn, "incoming_event", events, EVENT_COLUMNS)
+    return db.execute(conn, "save_events_from_incoming_events")
+
+
+def fetch_incident_points(conn) -> pd.DataFrame:
+    return pd.DataFrame(db.fetch_all(conn, "fetch_incident_points"), columns=["id", "lon", "lat"])
+
+
+def save_incident_assignments(conn, assignments: pd.DataFrame, *, version_id: int) -> int:
+    db.execute(conn, "save_reassigned_table")
+    _copy_frame(conn, "reassigned", assignments,
+                ["id", "micro_code", "exclusive_code", "suggested_code", "suggested_distance_m"])
+    return db.execute(conn, "save_incident_assignments", {"version_id": version_id})
+
+
+def fetch_incident(conn, *, source: str, external_id: str) -> dict[str, Any] | None:
+    return db.fetch_one(conn, "fetch_incident", {"source": source, "external_id": external_id})
+
+
+def fetch_incident_events(conn, *, incident_id: int) -> pd.DataFrame:
+    return pd.DataFrame(db.fetch_all(conn, "fetch_incident_events", {"incident_id": incident_id}),
+                        columns=["at", "from_status", "to_status", "actor", "note"])
+
+
+def save_incident_status(conn, *, incident_id: int, status: str, handler: str | None = None, due_at=None,
+                         tier: str | None = None, assignee: str | None = None) -> None:
+    db.execute(conn, "save_incident_status", dict(incident_id=incident_id, status=status, handler=handler,
+                                                  due_at=due_at, tier=tier, assignee=assignee))
+
+
+def save_incident_event(conn, *, incident_id: int, from_status: str | None, to_status: str, actor: str,
+                        note: str = "") -> None:
+    db.execute(conn, "save_incident_event", dict(incident_id=incident_id, from_status=from_status,
+                                                 to_status=to_status, actor=actor, note=note))
+
+
+def fetch_incidents_export(conn, *, since=None) -> pd.DataFrame:
+    rows = db.fetch_all(conn, "fetch_incidents_export", {"since": since})
+    return pd.DataFrame(rows, columns=["source", "external_id", "category", "status", "tier", "lon", "lat",
+                                       "reported_at", "due_at", "closed_at", "description", "address",
+                                       "micro_code", "exclusive_code", "assignee", "priority"])
+
+
+def fetch_unassigned(conn, *, limit: int = 1000) -> pd.DataFrame:
+    return pd.DataFrame(db.fetch_all(conn, "fetch_unassigned", {"limit": limit}),
+                        columns=["source", "external_id", "category", "status", "lon", "lat", "reported_at",
+                                 "suggested_code", "suggested_distance_m", "address"])

@@ -1,0 +1,165 @@
+"""Grid jobs end to end against the real PostGIS: import, validate, export, versions, staff, locate."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import box
+
+from gis import workflows
+from gis.crs import wgs84_to_gcj02
+from gis.errors import InputError, ValidationError
+
+X0, Y0, D = 113.60, 34.75, 0.001
+
+
+def cell(i0, j0, i1, j1):
+    return box(X0 + i0 * D, Y0 + j0 * D, X0 + i1 * D, Y0 + j1 * D)
+
+
+def hierarchy() -> gpd.GeoDataFrame:
+    """District 4×2 cells; two streets; one community, tertiary grid and two micro-grids each;
+    an exclusive grid across the two communities."""
+    rows = [
+        ("410102", "中原区", "district", None, cell(0, 0, 4, 2)),
+        ("S1", "一街道", "street", "410102", cell(0, 0, 2, 2)),
+        ("S2", "二街道", "street", "410102", cell(2, 0, 4, 2)),
+        ("C1", "甲社区", "community", "S1", cell(0, 0, 2, 2)),
+        ("C2", "乙社区", "community", "S2", cell(2, 0, 4, 2)),
+        ("G1", "甲社区第1网格", "grid", "C1", cell(0, 0, 2, 2)),
+        ("G2", "乙社区第1网格", "grid", "C2", cell(2, 0, 4, 2)),
+        ("G1-01", "甲1-1", "micro", "G1", cell(0, 0, 2, 1)),
+        ("G1-02", "甲1-2", "micro", "G1", cell(0, 1, 2, 2)),
+        ("G2-01", "乙1-1", "micro", "G2", cell(2, 0, 4, 1)),
+        ("G2-02", "乙1-2", "micro", "G2", cell(2, 1, 4, 2)),
+        ("Z1", "世纪联华", "exclusive", None, cell(1.5, 0.2, 2.5, 0.8)),
+    ]
+    frame = gpd.GeoDataFrame(rows, columns=["code", "name", "level", "parent_code", "geometry"], crs=4326)
+    frame["households"] = [None, None, None, None, None, None, None, 300, 400, 350, 450, None]
+    return frame
+
+
+@pytest.fixture
+def layer_file(tmp_path):
+    path = tmp_path / "grids.geojson"
+    hierarchy().to_file(path, driver="GeoJSON")
+    return path
+
+
+def stored_snapshot(database):
+    with database.connection() as conn, conn.cursor() as cur:
+        cur.execute("SELECT id, status FROM grid_version ORDER BY id")
+        versions = cur.fetchall()
+        cur.execute("SELECT version_id, code, name, level, parent_code, ST_AsText(geom) FROM grid ORDER BY 1, 2")
+        return versions, cur.fetchall()
+
+
+def test_import_then_export_round_trips_and_validates_clean(cli, layer_file, tmp_path):
+    done = cli("grids", "import", str(layer_file))
+    assert done.returncode == 0, done.stderr
+    assert "grid version 1 active" in done.stdout and "micro 4" in done.stdout
+    out = tmp_path / "export.gpkg"
+    done = cli("grids", "export", str(out))
+    assert done.returncode == 0, done.stderr
+    exported = gpd.read_file(out).sort_values("code")
+    original = hierarchy().sort_values("code")
+    assert list(exported["code"]) == list(original["code"])
+    assert list(exported["name"]) == list(original["name"])
+    assert list(exported["level"]) == list(original["level"])
+    check = cli("grids", "validate", str(out))
+    assert check.returncode == 0 and "no problems found" in check.stdout, check.stdout + check.stderr
+
+
+def test_refused_import_reports_the_overlap_and_leaves_stored_grids_as_before(cli, database, layer_file, tmp_path):
+    assert cli("grids", "import", str(layer_file)).returncode == 0
+    before = stored_snapshot(database)
+    bad = hierarchy()
+    bad.loc[bad["code"] == "G1-02", "geometry"] = cell(0, 0.9, 2, 2)  # overlaps G1-01 by 0.1 cell (~1000 m²)
+    path = tmp_path / "bad.geojson"
+    bad.to_file(path, driver="GeoJSON")
+    problems = tmp_path / "problems.geojson"
+    done = cli("grids", "import", str(path), "--problems", str(problems))
+    assert done.returncode == 2
+    assert "overlap" in done.stdout and "G1-01" in done.stdout and "nothing was stored" in done.stderr
+    assert gpd.read_file(problems)["kind"].tolist() == ["overlap"]
+    assert stored_snapshot(database) == before
+
+
+def test_a_layer_of_one_level_makes_a_new_version_and_keeps_the_old(database, layer_file, tmp_path):
+    workflows.import_grids(database, layer_file)
+    micro = hierarchy()
+    micro = micro[micro["level"] == "micro"].copy()
+    micro.loc[micro["code"] == "G1-01", "name"] = "甲1-1(改)"
+    path = tmp_path / "micro.geojson"
+    micro.to_file(path, driver="GeoJSON")
+    result = workflows.import_grids(database, path, note="rename")
+    assert result.version_id == 2
+    assert result.counts == {"community": 2, "district": 1, "exclusive": 1, "grid": 2, "micro": 4, "street": 2}
+    versions, rows = stored_snapshot(database)
+    assert versions == [(1, "retired"), (2, "active")]
+    names = {(v, code): name for v, code, name, *_ in rows}
+    assert names[(1, "G1-01")] == "甲1-1" and names[(2, "G1-01")] == "甲1-1(改)"
+
+
+def test_a_layer_that_would_orphan_stored_children_is_refused(database, layer_file, tmp_path):
+    workflows.import_grids(database, layer_file)
+    before = stored_snapshot(database)
+    tertiary = hierarchy()
+    tertiary = tertiary[tertiary["code"].isin(["G1"])].copy()
+    tertiary["geometry"] = [cell(0, 0, 2, 2)]
+    path = tmp_path / "tertiary.geojson"
+    tertiary.to_file(path, driver="GeoJSON")
+    with pytest.raises(ValidationError, match="would lose their parent.*micro G2-0[12] under G2"):
+        workflows.import_grids(database, path)
+    assert stored_snapshot(database) == before
+
+
+def test_export_of_an_unknown_level_names_the_levels(database, layer_file):
+    workflows.import_grids(database, layer_file)
+    with pytest.raises(InputError, match="level 'block' is not a grid level.*district, street"):
+        workflows.fetch_grids(database, level="block")
+
+
+def roster(tmp_path, rows: list[str]):
+    path = tmp_path / "staff.csv"
+    path.write_text("grid_code,role,name,phone\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_locate_gives_path_exclusive_grid_and_worker_with_masked_phone(cli, layer_file, tmp_path):
+    assert cli("grids", "import", str(layer_file)).returncode == 0
+    staff = roster(tmp_path, ["G1-01,微网格长,王芳,13812345678", "Z1,专属网格负责人,李强,13900001111",
+                              "C1,网格长,张伟,0371-67891234"])
+    done = cli("staff", "import", str(staff))
+    assert done.returncode == 0 and "3 staff stored" in done.stdout, done.stderr
+    # a point in G1-01 and in the exclusive grid Z1, given in GCJ-02 as Amap would
+    glon, glat = wgs84_to_gcj02(X0 + 1.8 * D, Y0 + 0.5 * D)
+    done = cli("locate", str(glon), str(glat), "--crs", "gcj02")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["micro"]["code"] == "G1-01"
+    assert [p["code"] for p in result["path"]] == ["G1-01", "G1", "C1", "S1", "410102"]
+    assert result["exclusive"]["name"] == "世纪联华"
+    assert result["worker"] == "李强"  # general cases in an exclusive grid go to its manager
+    phones = {s["name"]: s["phone"] for s in result["staff"]}
+    assert phones == {"王芳": "138****5678", "李强": "139****1111", "张伟": "0371-****1234"}
+
+
+def test_locate_outside_every_micro_grid_suggests_the_nearest(cli, layer_file):
+    assert cli("grids", "import", str(layer_file)).returncode == 0
+    result = json.loads(cli("locate", str(X0 - 0.001), str(Y0 + 0.0005)).stdout)
+    assert result["assigned"] is False and result["suggestion"]["code"] == "G1-01"
+    assert result["suggestion"]["distance_m"] == pytest.approx(91.5, abs=1)
+
+
+def test_staff_import_refuses_a_bad_row_by_line_and_keeps_the_roster(cli, layer_file, tmp_path):
+    assert cli("grids", "import", str(layer_file)).returncode == 0
+    assert cli("staff", "import", str(roster(tmp_path, ["G1-01,微网格长,王芳,13812345678"]))).returncode == 0
+    bad = roster(tmp_path, ["G1-01,微网格长,赵六,13812345678", "G1-02,组长,钱七,13812345678"])
+    done = cli("staff", "import", str(bad))
+    assert done.returncode == 2
+    assert "line 3, field 'role': '组长' is not a role; use one of 网格长" in done.stderr
+    result = json.loads(cli("locate", str(X0 + 0.5 * D), str(Y0 + 0.5 * D)).stdout)
+    assert [s["name"] for s in result["staff"]] == ["王芳"]
