@@ -6,46 +6,12 @@ import json
 
 import geopandas as gpd
 import pytest
-from shapely.geometry import box
 
 from gis import workflows
 from gis.crs import wgs84_to_gcj02
 from gis.errors import InputError, ValidationError
 
-X0, Y0, D = 113.60, 34.75, 0.001
-
-
-def cell(i0, j0, i1, j1):
-    return box(X0 + i0 * D, Y0 + j0 * D, X0 + i1 * D, Y0 + j1 * D)
-
-
-def hierarchy() -> gpd.GeoDataFrame:
-    """District 4×2 cells; two streets; one community, tertiary grid and two micro-grids each;
-    an exclusive grid across the two communities."""
-    rows = [
-        ("410102", "中原区", "district", None, cell(0, 0, 4, 2)),
-        ("S1", "一街道", "street", "410102", cell(0, 0, 2, 2)),
-        ("S2", "二街道", "street", "410102", cell(2, 0, 4, 2)),
-        ("C1", "甲社区", "community", "S1", cell(0, 0, 2, 2)),
-        ("C2", "乙社区", "community", "S2", cell(2, 0, 4, 2)),
-        ("G1", "甲社区第1网格", "grid", "C1", cell(0, 0, 2, 2)),
-        ("G2", "乙社区第1网格", "grid", "C2", cell(2, 0, 4, 2)),
-        ("G1-01", "甲1-1", "micro", "G1", cell(0, 0, 2, 1)),
-        ("G1-02", "甲1-2", "micro", "G1", cell(0, 1, 2, 2)),
-        ("G2-01", "乙1-1", "micro", "G2", cell(2, 0, 4, 1)),
-        ("G2-02", "乙1-2", "micro", "G2", cell(2, 1, 4, 2)),
-        ("Z1", "世纪联华", "exclusive", None, cell(1.5, 0.2, 2.5, 0.8)),
-    ]
-    frame = gpd.GeoDataFrame(rows, columns=["code", "name", "level", "parent_code", "geometry"], crs=4326)
-    frame["households"] = [None, None, None, None, None, None, None, 300, 400, 350, 450, None]
-    return frame
-
-
-@pytest.fixture
-def layer_file(tmp_path):
-    path = tmp_path / "grids.geojson"
-    hierarchy().to_file(path, driver="GeoJSON")
-    return path
+from tests.conftest import X0, Y0, D, cell, hierarchy
 
 
 def stored_snapshot(database):
