@@ -444,3 +444,96 @@ def test_staff_list_without_a_column_is_refused():
 def test_transition_errors_are_gis_errors_for_the_cli_and_app():
     assert issubclass(TransitionError, InputError)
     assert issubclass(TransitionError, GisError)
+
+
+# --- deadlines for many cases at once ----------------------------------------
+
+def _random_instants(n: int, seed: int) -> pd.Series:
+    """China-time instants across 2024-2026: random seconds, plus the hard cases
+    (period edges, lunch, evenings, midnight) and the holiday / 调休 days above."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    days = pd.date_range("2024-01-01", "2026-12-31", freq="D").to_numpy()
+    special = pd.to_datetime([
+        "2025-09-27", "2025-09-28", "2025-09-30", "2025-10-01", "2025-10-08", "2025-10-11",
+        "2025-01-26", "2025-01-27", "2025-02-04", "2025-02-08", "2026-02-13", "2026-02-14",
+        "2026-02-23", "2026-02-28", "2024-12-31", "2026-12-31"]).to_numpy()
+    day = np.where(rng.random(n) < 0.2, rng.choice(special, n), rng.choice(days, n))
+    edges_s = np.array([0, 8 * 3600 + 3599, 9 * 3600, 10 * 3600, 12 * 3600, 12 * 3600 + 1,
+                        12 * 3600 + 1800, 13 * 3600 + 1800, 17 * 3600 + 1800,
+                        17 * 3600 + 1801, 20 * 3600, 86399])
+    seconds = np.where(rng.random(n) < 0.3, rng.choice(edges_s, n), rng.integers(0, 86400, n))
+    local = pd.Series(day + seconds.astype("timedelta64[s]")).dt.tz_localize(CHINA_TZ)
+    return local.dt.tz_convert("UTC")   # another zone: the same instants
+
+
+def test_due_at_many_equals_due_at_for_every_category(rules):
+    instants = _random_instants(2000, seed=7)
+    for code in rules.categories:
+        categories = pd.Series(code, index=instants.index)
+        many = dispatch.due_at_many(instants, categories, rules=rules)
+        expected = [due_at(t.to_pydatetime(), code, rules=rules) for t in instants]
+        assert str(many.dt.tz) == "Asia/Shanghai"
+        mismatches = [(t, e, m) for t, e, m in zip(instants, expected, many) if e != m]
+        assert not mismatches, (code, mismatches[:3])
+
+
+def test_due_at_many_with_mixed_categories_and_tiers(rules):
+    import numpy as np
+
+    instants = _random_instants(3000, seed=11)
+    instants.index = instants.index * 3 + 5      # any index is kept
+    rng = np.random.default_rng(3)
+    categories = pd.Series(rng.choice(list(rules.categories), len(instants)), index=instants.index)
+    tiers = pd.Series(rng.choice(np.array(["general", "complex", "hard", None], dtype=object),
+                                 len(instants)), index=instants.index, dtype=object)
+    many = dispatch.due_at_many(instants, categories, rules=rules, tiers=tiers)
+    assert many.index.equals(instants.index)
+    for t, c, tier, m in zip(instants, categories, tiers, many):
+        assert m == due_at(t.to_pydatetime(), c, rules=rules,
+                           tier=tier if isinstance(tier, str) else None), (t, c, tier)
+
+
+def test_due_at_many_reads_naive_as_china_time_and_keeps_missing(rules):
+    naive = pd.Series(pd.to_datetime(["2025-09-30 17:00", None, "2025-09-27 10:00"]))
+    due = dispatch.due_at_many(naive, pd.Series(["env.exposed_garbage"] * 3), rules=rules)
+    assert due.iloc[0] == cst(2025, 10, 9, 10, 30)
+    assert pd.isna(due.iloc[1])
+    assert due.iloc[2] == cst(2025, 9, 28, 11)
+
+
+def test_due_at_many_refuses_an_unknown_category(rules):
+    instants = pd.Series(pd.to_datetime(["2025-09-22 10:00"]).tz_localize(CHINA_TZ))
+    with pytest.raises(InputError, match="category 'nope' is not known"):
+        dispatch.due_at_many(instants, pd.Series(["nope"]), rules=rules)
+    with pytest.raises(InputError, match="tier 'top' is not known"):
+        dispatch.due_at_many(instants, pd.Series(["dispute"]), rules=rules,
+                             tiers=pd.Series(["top"]))
+
+
+def test_add_working_time_many_equals_add_working_time(rules):
+    import numpy as np
+
+    instants = _random_instants(1500, seed=5)
+    rng = np.random.default_rng(5)
+    hours = np.round(rng.exponential(6, len(instants)), 4)
+    days = rng.integers(0, 4, len(instants))
+    many = dispatch.add_working_time_many(instants, hours=hours, days=days, rules=rules)
+    for t, h, d, m in zip(instants, hours, days, many):
+        assert m == add_working_time(t.to_pydatetime(), hours=float(h), days=int(d), rules=rules)
+
+
+def test_due_at_many_is_fast_for_a_million_rows(rules):
+    import time as clock
+
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    lo, hi = pd.Timestamp("2024-11-26", tz=CHINA_TZ).value, pd.Timestamp("2026-11-26", tz=CHINA_TZ).value
+    instants = pd.Series(pd.to_datetime(rng.integers(lo, hi, 1_000_000), utc=True))
+    categories = pd.Series(rng.choice(list(rules.categories), len(instants)))
+    started = clock.perf_counter()
+    due = dispatch.due_at_many(instants, categories, rules=rules)
+    print(f"\ndue_at_many: {len(due):,} rows in {clock.perf_counter() - started:.2f} s")
+    assert due.notna().all()
