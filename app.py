@@ -2,9 +2,12 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="网格通 · 网格化治理", page_icon="🗺️", layout="wide")
+st.set_page_config(page_title="网格通 · 网格化治理", page_icon=":material/grid_view:", layout="wide")
 
 pages = [
-    st.Page("ui/pages/status.py", title="系统状态", icon="🛠️", url_path="status"),
+    st.Page("ui/pages/situation.py", title="态势地图", icon=":material/map:", url_path="map", default=True),
+    st.Page("ui/pages/cases.py", title="工单", icon=":material/assignment:", url_path="cases"),
+    st.Page("ui/pages/bulletin.py", title="周通报", icon=":material/summarize:", url_path="bulletin"),
+    st.Page("ui/pages/status.py", title="系统状态", icon=":material/settings:", url_path="status"),
 ]
 st.navigation(pages).run()

@@ -10,7 +10,7 @@ import traceback
 from typing import Callable, Sequence
 
 from gis import workflows
-from gis.errors import GisError, NotBuiltYet
+from gis.errors import GisError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -133,33 +133,89 @@ def cmd_locate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    progress, close = _tqdm_progress()
     with workflows.connect(maxconn=2) as database:
         workflows.init_database(database)
-        bars: dict[str, tqdm] = {}
-
-        def progress(step: str, done: int, total: int) -> None:
-            bar = bars.get(step)
-            if bar is None:
-                for other in bars.values():
-                    other.close()
-                bar = bars[step] = tqdm(total=total, desc=step, unit="", leave=True, file=sys.stderr)
-            bar.total = total
-            bar.n = done
-            bar.refresh()
-
-        summary = workflows.load_demo(database, incidents=args.incidents, seed=args.seed,
-                                      if_empty=args.if_empty, progress=progress)
-        for bar in bars.values():
-            bar.close()
+        try:
+            summary = workflows.load_demo(database, incidents=args.incidents, seed=args.seed,
+                                          if_empty=args.if_empty, progress=progress)
+        finally:
+            close()
     print(summary)
     return 0
 
 
-def not_built(verb: str) -> Handler:
-    def handler(args: argparse.Namespace) -> int:
-        raise NotBuiltYet(f"'{verb}' is not built yet")
-    return handler
+def _tqdm_progress():
+    from tqdm import tqdm
+    bars: dict[str, tqdm] = {}
+
+    def progress(step: str, done: int, total: int) -> None:
+        bar = bars.get(step)
+        if bar is None:
+            for other in bars.values():
+                other.close()
+            bar = bars[step] = tqdm(total=total, desc=step, leave=False, file=sys.stderr)
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    def close() -> None:
+        for bar in bars.values():
+            bar.close()
+    return progress, close
+
+
+def cmd_incidents_import(args: argparse.Namespace) -> int:
+    progress, close = _tqdm_progress()
+    with workflows.connect(maxconn=2) as database:
+        workflows.init_database(database)
+        try:
+            result = workflows.import_incidents(database, args.path, crs=args.crs, source=args.source,
+                                                rejects_path=args.rejects, progress=progress)
+        finally:
+            close()
+    for warning in result.warnings[:20]:
+        print(f"warning: {warning}", file=sys.stderr)
+    if len(result.warnings) > 20:
+        print(f"warning: … and {len(result.warnings) - 20} more", file=sys.stderr)
+    print(f"{result.format}, {result.encoding or 'utf-8'}: {result.summary()}"
+          + (f"; rejects written to {args.rejects}" if args.rejects and result.rejected else ""))
+    return 0
+
+
+def cmd_incidents_export(args: argparse.Namespace) -> int:
+    with workflows.connect(maxconn=1) as database:
+        n = workflows.export_incidents(database, args.path, fmt=args.format)
+    print(f"{n} incidents written to {args.path}")
+    return 0
+
+
+def cmd_incidents_set_status(args: argparse.Namespace) -> int:
+    with workflows.connect(maxconn=1) as database:
+        done = workflows.set_incident_status(database, source=args.source, external_id=args.external_id,
+                                             status=args.status, actor=args.actor, note=args.note or "")
+    print(f"{done['source']}/{done['external_id']}: {done['from']} → {done['to']}")
+    return 0
+
+
+def cmd_report_weekly(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gis import report
+    from gis.errors import InputError
+    suffix = Path(args.out).suffix.lower()
+    if suffix not in (".xlsx", ".html", ".htm"):
+        raise InputError(f"cannot tell the report format of '{args.out}'", fix="use an .xlsx or .html file name")
+    with workflows.connect(maxconn=1) as database:
+        bulletin = workflows.weekly_bulletin(database, args.week, min_due=args.min_due)
+    if suffix == ".xlsx":
+        Path(args.out).write_bytes(report.bulletin_to_xlsx(bulletin))
+    else:
+        Path(args.out).write_text(report.bulletin_to_html(bulletin), encoding="utf-8")
+    t = bulletin.totals
+    print(f"{bulletin.week}: received {int(t['received'])}, completed {int(t['completed'])}, "
+          f"{len(bulletin.communities)} communities; written to {args.out}")
+    return 0
 
 
 # -- the parser ----------------------------------------------------------------------
@@ -224,8 +280,33 @@ def register_more(verbs: argparse._SubParsersAction) -> None:
     dp.add_argument("--if-empty", action="store_true", help="do nothing when grids are already stored")
     dp.set_defaults(func=cmd_demo)
 
-    for verb in ("incidents", "report"):
-        verbs.add_parser(verb, help="not built yet").set_defaults(func=not_built(verb))
+    ip = verbs.add_parser("incidents", help="incidents: import, export, set-status")
+    iv = ip.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ii = iv.add_parser("import", help="load CSV, GeoJSON or Open311 JSON; print accepted/unassigned/rejected")
+    ii.add_argument("path")
+    ii.add_argument("--crs", default="wgs84", help=crs_help)
+    ii.add_argument("--source", help="the channel, when the file has no source column (e.g. 12345)")
+    ii.add_argument("--rejects", metavar="CSV", help="write refused rows (line, field, reason, raw) here")
+    ii.set_defaults(func=cmd_incidents_import)
+    ie = iv.add_parser("export", help="write incidents (CSV, GeoJSON or Open311 JSON)")
+    ie.add_argument("path")
+    ie.add_argument("--format", choices=["csv", "geojson", "open311"])
+    ie.set_defaults(func=cmd_incidents_export)
+    iss = iv.add_parser("set-status", help="move a case along its lifecycle")
+    iss.add_argument("source")
+    iss.add_argument("external_id")
+    iss.add_argument("status", help="stage code or Chinese name (e.g. dispatched / 派遣)")
+    iss.add_argument("--actor", required=True, help="who does it")
+    iss.add_argument("--note", help="reason or remark (required for 退回 returned)")
+    iss.set_defaults(func=cmd_incidents_set_status)
+
+    rp = verbs.add_parser("report", help="reports: the weekly bulletin")
+    rv = rp.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rw = rv.add_parser("weekly", help="周通报 of one ISO week as .xlsx or printable .html")
+    rw.add_argument("--week", required=True, help="ISO week, e.g. 2026-W47")
+    rw.add_argument("--out", required=True, help="FILE.xlsx or FILE.html")
+    rw.add_argument("--min-due", type=int, default=10, help="cases due below which a community is not ranked")
+    rw.set_defaults(func=cmd_report_weekly)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

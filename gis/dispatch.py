@@ -29,21 +29,19 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
+import numpy as np
+import pandas as pd
 
 from gis.errors import InputError, TransitionError
-
-if TYPE_CHECKING:
-    import numpy as np
-    import pandas as pd
 
 __all__ = [
     "CHINA_TZ", "DEFAULT_RULES_PATH", "HEAT_TAGS", "STATUSES", "STATUS_NAMES_ZH",
     "TIERS", "Category", "Rules", "Tier",
-    "add_working_time", "add_working_time_many", "allowed_next", "assignee_for",
+    "add_working_time", "add_working_time_many", "allowed_next", "assignee_for", "assignees_many",
     "category_from_text", "check_transition", "due_at", "due_at_many", "escalated_tier",
     "is_open", "is_overdue",
     "is_working_day", "load_rules", "next_escalation", "status_from_text",
@@ -829,7 +827,6 @@ class _WorkingCalendar:
 
 def _wall_ns_from_series(moments: pd.Series, name: str):
     """China wall-clock int64 ns of a datetime Series (naive means China time), NaT mask."""
-    import pandas as pd
 
     if not isinstance(moments, pd.Series):
         moments = pd.Series(moments)
@@ -847,8 +844,6 @@ def _wall_ns_from_series(moments: pd.Series, name: str):
 
 
 def _series_from_wall_ns(wall_ns, missing, index) -> pd.Series:
-    import numpy as np
-    import pandas as pd
 
     values = np.where(missing, np.iinfo(np.int64).min, wall_ns).view("datetime64[ns]")
     return pd.Series(values, index=index).dt.tz_localize(CHINA_TZ)
@@ -856,7 +851,6 @@ def _series_from_wall_ns(wall_ns, missing, index) -> pd.Series:
 
 def _add_working_ns(wall_ns, hours_ns, days, periods: tuple[tuple[time, time], ...]):
     """Vectorised :func:`add_working_time` on China wall-clock ns (no NaT)."""
-    import numpy as np
 
     if len(wall_ns) == 0:
         return wall_ns.copy()
@@ -921,8 +915,6 @@ def add_working_time_many(start: pd.Series, *, hours: float | np.ndarray | pd.Se
     InputError
         Negative, non-finite or non-whole amounts.
     """
-    import numpy as np
-    import pandas as pd
 
     rules = rules or load_rules()
     if not isinstance(start, pd.Series):
@@ -979,8 +971,6 @@ def due_at_many(reported_at: pd.Series, categories: pd.Series, *,
     InputError
         Unknown category or tier (the first one met), or lengths that differ.
     """
-    import numpy as np
-    import pandas as pd
 
     rules = rules or load_rules()
     n = len(reported_at)
@@ -1213,17 +1203,47 @@ def assignee_for(*, tier: str, micro_code: str | None, exclusive_code: str | Non
     InputError
         Unknown tier, or ``staff`` lacks a column.
     """
+    return _assignee(tier, micro_code, exclusive_code, community_code, street_code, _staff_lookup(staff))
+
+
+def assignees_many(cases: pd.DataFrame, *, staff: pd.DataFrame | None) -> pd.Series:
+    """:func:`assignee_for` for many cases at once (columns ``tier``, ``micro_code``,
+    ``exclusive_code``, ``community_code``, ``street_code``); same index."""
+    lookup = _staff_lookup(staff)
+    keys = ["tier", "micro_code", "exclusive_code", "community_code", "street_code"]
+    frame = cases[keys].astype(object).where(cases[keys].notna(), None)
+    memo: dict[tuple, str | None] = {}
+    out = []
+    for key in frame.itertuples(index=False, name=None):
+        if key not in memo:
+            memo[key] = _assignee(*key, lookup)
+        out.append(memo[key])
+    return pd.Series(out, index=cases.index, dtype=object)
+
+
+def _staff_lookup(staff: pd.DataFrame | None) -> dict[tuple[str, str], str]:
+    """(grid_code, role) → the first name in that role (by name, so row order does not matter)."""
+    if staff is None or len(staff) == 0:
+        return {}
+    missing = [c for c in ("grid_code", "role", "name") if c not in staff.columns]
+    if missing:
+        raise InputError("staff list lacks column " + ", ".join(missing),
+                         fix="give a frame with columns grid_code, role, name")
+    names = staff["name"].astype(object)
+    ok = names.map(lambda n: isinstance(n, str) and bool(n.strip()))
+    rows = pd.DataFrame({"code": staff["grid_code"].astype(str).str.strip(), "role": staff["role"],
+                         "name": names.map(lambda n: n.strip() if isinstance(n, str) else n)})[ok]
+    first = rows.sort_values("name", kind="stable").drop_duplicates(["code", "role"])
+    return dict(zip(zip(first["code"], first["role"]), first["name"]))
+
+
+def _assignee(tier: str, micro_code: str | None, exclusive_code: str | None, community_code: str | None,
+              street_code: str | None, lookup: dict[tuple[str, str], str]) -> str | None:
     if tier not in TIERS:
         raise InputError(f"tier {tier!r} is not known", fix="use one of " + ", ".join(TIERS))
     if tier == "hard":
         street = (street_code or "").strip()
         return f"街道吹哨报到平台({street})" if street else "街道吹哨报到平台"
-    if staff is None or len(staff) == 0:
-        return None
-    missing = [c for c in ("grid_code", "role", "name") if c not in staff.columns]
-    if missing:
-        raise InputError("staff list lacks column " + ", ".join(missing),
-                         fix="give a frame with columns grid_code, role, name")
     if tier == "complex":
         searches = [(community_code, ROLE_COMMUNITY_HEAD)]
     else:
@@ -1233,11 +1253,9 @@ def assignee_for(*, tier: str, micro_code: str | None, exclusive_code: str | Non
     for code, role in searches:
         if code is None or not str(code).strip():
             continue
-        rows = staff[(staff["grid_code"].astype(str) == str(code).strip())
-                     & (staff["role"] == role)]
-        names = sorted(n.strip() for n in rows["name"] if isinstance(n, str) and n.strip())
-        if names:
-            return names[0]
+        name = lookup.get((str(code).strip(), role))
+        if name:
+            return name
     return None
 
 

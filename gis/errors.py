@@ -68,7 +68,3 @@ class ValidationError(InputError):
 
 class TransitionError(InputError):
     """A lifecycle transition that the rules do not allow."""
-
-
-class NotBuiltYet(GisError):
-    """A verb that a later issue builds."""

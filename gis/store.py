@@ -124,11 +124,19 @@ def _copy_frame(conn, table: str, frame: pd.DataFrame, columns: list[str]) -> in
     out = pd.DataFrame({c: frame[c] if c in frame else None for c in columns}, index=frame.index)
     for c in out.columns:
         if isinstance(out[c].dtype, pd.DatetimeTZDtype):
-            out[c] = out[c].dt.strftime("%Y-%m-%dT%H:%M:%S.%f%z")
+            out[c] = _iso_utc(out[c])
     buf = io.StringIO()
     out.to_csv(buf, header=False, index=False, na_rep="\\N", lineterminator="\n")
     buf.seek(0)
     return db.copy_csv(conn, table, columns, buf)
+
+
+def _iso_utc(times: pd.Series) -> np.ndarray:
+    """Aware timestamps as ISO 8601 UTC text, vectorised (pandas' own formatting is ~20× slower)."""
+    values = times.dt.tz_convert("UTC").to_numpy(dtype="datetime64[us]")
+    text = np.char.add(np.datetime_as_string(values, unit="us"), "+00").astype(object)
+    text[np.isnat(values)] = None
+    return text
 
 
 def save_import_batch(conn, *, kind: str, source_path: str = "", input_crs: str | None = None,
@@ -176,6 +184,36 @@ def save_incoming_events(conn, events: pd.DataFrame) -> int:
     return db.execute(conn, "save_events_from_incoming_events")
 
 
+INCIDENT_COLUMNS = ["id", "source", "external_id", "category", "status", "tier", "priority", "description",
+                    "address", "reporter_phone", "reported_at", "due_at", "closed_at", "geom", "input_crs",
+                    "micro_code", "exclusive_code", "grid_version_id", "suggested_code", "suggested_distance_m",
+                    "assignee", "handler", "batch_id"]
+
+
+def save_demo_incidents_removed(conn) -> None:
+    """Remove earlier demo incidents (TRUNCATE when every stored incident is a demo one)."""
+    if db.fetch_one(conn, "fetch_non_demo_incident_count")["n"] == 0:
+        db.execute(conn, "save_incidents_truncated")
+    else:
+        db.execute(conn, "save_demo_incidents_removed")
+
+
+def save_incidents_direct(conn, incidents: pd.DataFrame, events: pd.DataFrame, *, version_id: int | None,
+                          batch_id: int) -> int:
+    """COPY new incidents and their events straight into the tables (ids reserved from the
+    sequence); for bulk loads of fresh rows such as the demo, not for merging imports."""
+    ids = [r["id"] for r in db.fetch_all(conn, "fetch_new_incident_ids", {"n": len(incidents)})]
+    frame = incidents.assign(id=ids, grid_version_id=version_id, batch_id=batch_id,
+                             geom=_ewkb_hex(shapely.points(incidents["lon"], incidents["lat"])))
+    key = pd.Series(ids, index=pd.MultiIndex.from_arrays([incidents["source"], incidents["external_id"]]))
+    incident_id = key.reindex(pd.MultiIndex.from_arrays([events["source"], events["external_id"]])).to_numpy()
+    with db.bulk_load(conn, ["incident", "incident_event"]):
+        _copy_frame(conn, "incident", frame, INCIDENT_COLUMNS)
+        _copy_frame(conn, "incident_event", events.assign(incident_id=incident_id),
+                    ["incident_id", "at", "from_status", "to_status", "actor", "note"])
+    return len(frame)
+
+
 def fetch_incident_points(conn) -> pd.DataFrame:
     return pd.DataFrame(db.fetch_all(conn, "fetch_incident_points"), columns=["id", "lon", "lat"])
 
@@ -219,3 +257,37 @@ def fetch_unassigned(conn, *, limit: int = 1000) -> pd.DataFrame:
     return pd.DataFrame(db.fetch_all(conn, "fetch_unassigned", {"limit": limit}),
                         columns=["source", "external_id", "category", "status", "lon", "lat", "reported_at",
                                  "suggested_code", "suggested_distance_m", "address"])
+
+
+# -- analytics ---------------------------------------------------------------------------------
+
+
+def fetch_micro_stats(conn, params: dict[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame(db.fetch_all(conn, "fetch_micro_stats", params),
+                        columns=["micro_code", "received", "completed", "due", "on_time", "open", "overdue"])
+
+
+def fetch_handling_hours(conn, params: dict[str, Any]) -> dict[str, float | None]:
+    return db.fetch_one(conn, "fetch_handling_hours", params)
+
+
+def fetch_daily_counts(conn, params: dict[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame(db.fetch_all(conn, "fetch_daily_counts", params), columns=["day", "received", "completed"])
+
+
+def fetch_category_counts(conn, params: dict[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame(db.fetch_all(conn, "fetch_category_counts", params), columns=["category", "received", "open"])
+
+
+def fetch_heat_cells(conn, params: dict[str, Any], *, cell_deg: float, overdue_weight: float) -> pd.DataFrame:
+    rows = db.fetch_all(conn, "fetch_heat_cells", {**params, "cell_deg": cell_deg, "overdue_weight": overdue_weight})
+    return pd.DataFrame(rows, columns=["lon", "lat", "weight"]).astype(float)
+
+
+def fetch_cases(conn, params: dict[str, Any], *, search: str | None = None, open_only: bool = False,
+                limit: int = 5000) -> pd.DataFrame:
+    pattern = f"%{search.replace('%', r'\%').replace('_', r'\_')}%" if search else None
+    rows = db.fetch_all(conn, "fetch_cases", {**params, "search": pattern, "open_only": open_only, "limit": limit})
+    return pd.DataFrame(rows, columns=["source", "external_id", "category", "status", "tier", "reported_at", "due_at",
+                                       "closed_at", "micro_code", "exclusive_code", "assignee", "address",
+                                       "description", "lon", "lat"])

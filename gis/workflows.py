@@ -7,7 +7,8 @@ and returns plain Python values or frames; none prints or draws.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from gis import db as _db
-from gis import dispatch, store
+from gis import analytics, dispatch, store
 from gis import grids as grids_mod
 from gis import staff as staff_mod
 from gis.assignment import GridIndex
@@ -263,8 +264,137 @@ def locate(database: _db.Database, lon: float, lat: float, *, crs: str = "wgs84"
 
 
 def reassign_incidents(conn, *, version_id: int) -> int:
-    """Re-assign stored incidents to a new grid version (inside the caller's transaction)."""
-    return 0
+    """Re-assign every stored incident to a grid version, inside the caller's transaction.
+
+    Returns how many incidents changed micro-grid or exclusive grid.
+    """
+    points = store.fetch_incident_points(conn)
+    if not len(points):
+        return 0
+    index = GridIndex(store.fetch_grids(conn, version_id=version_id, level="micro"),
+                      store.fetch_grids(conn, version_id=version_id, level="exclusive"))
+    hit = index.assign(points["lon"].to_numpy(), points["lat"].to_numpy())
+    points = points.assign(micro_code=hit.micro_code, exclusive_code=hit.exclusive_code,
+                           suggested_code=hit.suggested_code, suggested_distance_m=hit.suggested_distance_m)
+    return store.save_incident_assignments(conn, points, version_id=version_id)
+
+
+# -- incidents ------------------------------------------------------------------------------
+
+
+@dataclass
+class IncidentImport:
+    """What an incident import did."""
+
+    batch_id: int
+    format: str
+    encoding: str | None
+    accepted: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unassigned: int = 0
+    rejected: int = 0
+    warnings: list[str] = field(default_factory=list)
+    rejects: pd.DataFrame | None = None
+
+    def summary(self) -> str:
+        unchanged = self.accepted - self.inserted - self.updated
+        return (f"accepted {self.accepted} (new {self.inserted}, updated {self.updated}, unchanged {unchanged}), "
+                f"unassigned {self.unassigned}, rejected {self.rejected}")
+
+
+def prepare_incidents(incidents: pd.DataFrame, *, index: GridIndex | None, staff: pd.DataFrame,
+                      parents: dict[str, str], rules: dispatch.Rules) -> pd.DataFrame:
+    """Assign checked rows to micro-grids and set tier, deadline and assignee (pure, vectorised)."""
+    out = incidents.copy()
+    if index is not None and len(index):
+        hit = index.assign(out["lon"].to_numpy(), out["lat"].to_numpy())
+        out["micro_code"], out["exclusive_code"] = hit.micro_code, hit.exclusive_code
+        out["suggested_code"], out["suggested_distance_m"] = hit.suggested_code, hit.suggested_distance_m
+    else:
+        for c in ("micro_code", "exclusive_code", "suggested_code", "suggested_distance_m"):
+            out[c] = None
+    tiers = {code: cat.tier for code, cat in rules.categories.items()}
+    out["tier"] = out["category"].map(tiers).fillna("general")
+    out["due_at"] = dispatch.due_at_many(out["reported_at"], out["category"], rules=rules)
+    out["community_code"] = out["micro_code"].map(lambda c: _ancestor(parents, c, 2))
+    out["street_code"] = out["micro_code"].map(lambda c: _ancestor(parents, c, 3))
+    out["assignee"] = dispatch.assignees_many(out, staff=staff)
+    return out.drop(columns=["community_code", "street_code"])
+
+
+def _ancestor(parents: dict[str, str], code: str | None, steps: int) -> str | None:
+    for _ in range(steps):
+        code = parents.get(code) if code else None
+    return code
+
+
+def _dispatch_context(conn) -> tuple[int | None, GridIndex | None, pd.DataFrame, dict[str, str]]:
+    version = store.fetch_active_version(conn)
+    if version is None:
+        return None, None, pd.DataFrame(columns=staff_mod.STAFF_COLUMNS), {}
+    grids = store.fetch_grids(conn, version_id=version["id"])
+    micro = grids[grids["level"] == "micro"]
+    index = GridIndex(micro, grids[grids["level"] == "exclusive"])
+    parents = dict(zip(grids["code"], grids["parent_code"]))
+    return version["id"], index, store.fetch_staff(conn), parents
+
+
+def store_incidents(conn, chunks, *, batch_id: int, actor: str, events: pd.DataFrame | None = None,
+                    progress: Callable[[str, int, int], None] | None = None, total: int | None = None
+                    ) -> IncidentImport:
+    """Stage, assign and merge chunks of checked incident rows inside the caller's transaction."""
+    rules = dispatch.load_rules()
+    version_id, index, staff, parents = _dispatch_context(conn)
+    store.save_incoming_table(conn)
+    result = IncidentImport(batch_id=batch_id, format="", encoding=None)
+    rejects = []
+    for chunk in chunks:
+        prepared = prepare_incidents(chunk.incidents, index=index, staff=staff, parents=parents, rules=rules)
+        store.save_incoming(conn, prepared)
+        result.accepted += len(prepared)
+        result.unassigned += int(prepared["micro_code"].isna().sum())
+        result.rejected += chunk.refused
+        result.warnings.extend(chunk.warnings)
+        if len(chunk.rejects):
+            rejects.append(chunk.rejects)
+        if progress:
+            progress("staging", result.accepted + result.rejected, total or 0)
+    counts = store.save_incoming_merged(conn, version_id=version_id, batch_id=batch_id, actor=actor,
+                                        record_events=events is None)
+    if events is not None:
+        store.save_incoming_events(conn, events)
+    result.inserted, result.updated = counts["inserted"], counts["updated"]
+    result.rejects = pd.concat(rejects, ignore_index=True) if rejects else pd.DataFrame(
+        columns=["line", "field", "reason", "raw"])
+    store.save_import_rejects(conn, result.rejects, batch_id=batch_id)
+    store.save_import_batch_done(conn, batch_id=batch_id, accepted=result.accepted, inserted=result.inserted,
+                                 updated=result.updated, unassigned=result.unassigned, rejected=result.rejected)
+    return result
+
+
+def import_incidents(database: _db.Database, path: str | Path, *, crs: str = "wgs84", source: str | None = None,
+                     rejects_path: str | Path | None = None, chunk_rows: int = 200_000,
+                     progress: Callable[[str, int, int], None] | None = None) -> IncidentImport:
+    """Load incidents from CSV, GeoJSON or Open311 JSON: checked, converted to WGS-84,
+    assigned to micro-grids, dispatched and merged on (source, external_id).
+
+    The whole file is one transaction: interrupted, the database is as before
+    and a re-run finishes the job. Refused rows are counted, stored in
+    ``import_reject`` and written to ``rejects_path``; the good rows are always stored.
+    """
+    from gis import incidents as incidents_mod
+
+    reader = incidents_mod.read_incidents(path, crs=crs, source=source, chunk_rows=chunk_rows)
+    with database.transaction() as conn:
+        batch_id = store.save_import_batch(conn, kind="incidents", source_path=str(path),
+                                           input_crs=parse_crs(crs), encoding=reader.encoding)
+        result = store_incidents(conn, reader, batch_id=batch_id, actor=f"import:{Path(path).name}",
+                                 progress=progress)
+    result.format, result.encoding = reader.format, reader.encoding
+    if rejects_path is not None:
+        incidents_mod.rejects_to_csv(result.rejects, rejects_path)
+    return result
 
 
 # -- the demo district ----------------------------------------------------------------------------
@@ -293,5 +423,232 @@ def load_demo(database: _db.Database, *, incidents: int = 20000, seed: int = 42,
 
 def load_demo_incidents(database: _db.Database, *, n: int, seed: int = 42,
                         progress: Callable[[str, int, int], None] | None = None) -> int:
-    """Generate and store ``n`` demo incidents (built with the incident issue)."""
-    return 0
+    """Generate ``n`` demo incidents with their lifecycles and store them in one transaction,
+    replacing earlier demo incidents (incidents from real imports are kept)."""
+    from gis.demo_incidents import demo_incidents
+
+    rules = dispatch.load_rules()
+    with database.connection() as conn:
+        version_id, index, staff, parents = _dispatch_context(conn)
+    if index is None:
+        raise InputError("no grids are stored yet", fix="load the demo grids first (python -m gis demo)")
+    grids = _grids_of_version(database, version_id)
+    steps = 4
+    if progress:
+        progress("incidents", 0, steps)
+    incidents, events = demo_incidents(grids[grids["level"] == "micro"], n=n, seed=seed,
+                                       exclusive=grids[grids["level"] == "exclusive"], rules=rules)
+    if progress:
+        progress("incidents", 1, steps)
+    incidents = prepare_incidents(incidents.assign(input_crs="wgs84"), index=index, staff=staff, parents=parents,
+                                  rules=rules)
+    if progress:
+        progress("incidents", 2, steps)
+    with database.transaction() as conn:
+        store.save_demo_incidents_removed(conn)
+        batch_id = store.save_import_batch(conn, kind="demo", source_path=f"demo seed {seed}")
+        if progress:
+            progress("incidents", 3, steps)
+        stored = store.save_incidents_direct(conn, incidents, events, version_id=version_id, batch_id=batch_id)
+        store.save_import_batch_done(conn, batch_id=batch_id, accepted=stored, inserted=stored, updated=0,
+                                     unassigned=int(incidents["micro_code"].isna().sum()), rejected=0)
+    if progress:
+        progress("incidents", steps, steps)
+    return stored
+
+
+def set_incident_status(database: _db.Database, *, source: str, external_id: str, status: str, actor: str,
+                        note: str = "") -> dict[str, Any]:
+    """Move one case along its lifecycle, refusing what the rules do not allow; records an event."""
+    new = dispatch.status_from_text(status)
+    with database.transaction() as conn:
+        incident = store.fetch_incident(conn, source=source, external_id=external_id)
+        if incident is None:
+            raise InputError(f"no incident with source '{source}' and external_id '{external_id}'",
+                             fix="check both values (python -m gis incidents export lists them)")
+        dispatch.check_transition(incident["status"], new, actor=actor, handler=incident["handler"], note=note)
+        store.save_incident_status(conn, incident_id=incident["id"], status=new,
+                                   handler=actor if new == "resolved" else None)
+        store.save_incident_event(conn, incident_id=incident["id"], from_status=incident["status"],
+                                  to_status=new, actor=actor, note=note)
+        return {"source": source, "external_id": external_id, "from": incident["status"], "to": new}
+
+
+def incident_history(database: _db.Database, *, source: str, external_id: str) -> tuple[dict[str, Any], pd.DataFrame]:
+    """One case and its events, oldest first."""
+    with database.connection() as conn:
+        incident = store.fetch_incident(conn, source=source, external_id=external_id)
+        if incident is None:
+            raise InputError(f"no incident with source '{source}' and external_id '{external_id}'")
+        return incident, store.fetch_incident_events(conn, incident_id=incident["id"])
+
+
+def export_incidents(database: _db.Database, path: str | Path, *, fmt: str | None = None) -> int:
+    """Write incidents as CSV, GeoJSON or Open311 JSON (by ``fmt`` or the extension)."""
+    from gis import incidents as incidents_mod
+
+    with database.connection() as conn:
+        frame = store.fetch_incidents_export(conn)
+    fmt = fmt or {".csv": "csv", ".geojson": "geojson", ".json": "open311"}.get(Path(path).suffix.lower())
+    writers = {"csv": incidents_mod.incidents_to_csv, "geojson": incidents_mod.incidents_to_geojson,
+               "open311": incidents_mod.write_open311}
+    if fmt not in writers:
+        raise InputError(f"cannot tell the export format of '{path}'", field="format",
+                         fix="use a .csv, .geojson or .json path, or --format csv|geojson|open311")
+    writers[fmt](frame, path)
+    return len(frame)
+
+
+# -- analytics: what the map, the case list and the bulletin show ----------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def _grids_of_version(database: _db.Database, version_id: int) -> gpd.GeoDataFrame:
+    with database.connection() as conn:
+        return store.fetch_grids(conn, version_id=version_id)
+
+
+def active_grids(database: _db.Database) -> gpd.GeoDataFrame:
+    """Every active grid (all levels, WGS-84), cached per grid version."""
+    with database.connection() as conn:
+        version_id = _active_version_id(conn)
+    return _grids_of_version(database, version_id)
+
+
+def _params(database: _db.Database, flt: analytics.CaseFilter, now: datetime | None) -> dict[str, Any]:
+    grids = active_grids(database) if flt.unit else None
+    if flt.unit and flt.unit not in set(grids["code"]):
+        raise InputError(f"grid '{flt.unit}' is not in the active grids", field="unit")
+    micro = analytics.micro_codes_under(grids, flt.unit) if flt.unit else None
+    return flt.params(micro_codes=micro, now=now or datetime.now(dispatch.CHINA_TZ))
+
+
+def micro_stats(database: _db.Database, flt: analytics.CaseFilter, *, now: datetime | None = None) -> pd.DataFrame:
+    """Counts per micro-grid (one row with micro_code None for the unassigned)."""
+    with database.connection() as conn:
+        return store.fetch_micro_stats(conn, _params(database, flt, now))
+
+
+def kpis(database: _db.Database, flt: analytics.CaseFilter, *, now: datetime | None = None) -> dict[str, Any]:
+    """KPI cards: received, completed, 办结率, 按期办结率, overdue, median handling hours,
+    each with the value of the previous period of the same length."""
+    out: dict[str, Any] = {}
+    for key, period in (("current", flt), ("previous", flt.previous())):
+        params = _params(database, period, now)
+        with database.connection() as conn:
+            record = analytics.totals(store.fetch_micro_stats(conn, params))
+            record.update(store.fetch_handling_hours(conn, params))
+        out[key] = record
+    return out
+
+
+def unit_stats(database: _db.Database, flt: analytics.CaseFilter, *, level: str, within: str | None = None,
+               now: datetime | None = None) -> gpd.GeoDataFrame:
+    """Counts and rates per grid at ``level`` (under ``within`` if given), with geometry."""
+    grids = active_grids(database)
+    stats = micro_stats(database, flt, now=now)
+    return analytics.rollup(stats, grids, level=level, within=within)
+
+
+HEAT_LAYERS = {"hazard": "安全隐患", "garbage": "垃圾/环境卫生", "unresolved": "未办结"}
+
+
+def heat_cells(database: _db.Database, flt: analytics.CaseFilter, *, layer: str, cell_m: float = 40.0,
+               overdue_weight: float = 3.0, now: datetime | None = None) -> pd.DataFrame:
+    """Heat-map cells (lon, lat in degrees WGS-84, weight), aggregated in PostGIS.
+
+    ``layer``: 'hazard' (fire, electricity, gas), 'garbage' (环境卫生) or
+    'unresolved' (open cases, overdue ones weigh ``overdue_weight``).
+    """
+    rules = dispatch.load_rules()
+    if layer in ("hazard", "garbage"):
+        tagged = [c.code for c in rules.categories.values() if c.heat == layer]
+        categories = tuple(c for c in tagged if not flt.categories or c in flt.categories)
+        flt = replace(flt, categories=categories or ("__none__",))
+        weight = 1.0
+    elif layer == "unresolved":
+        open_statuses = tuple(s for s in dispatch.STATUSES if dispatch.is_open(s))
+        flt = replace(flt, statuses=tuple(s for s in open_statuses if not flt.statuses or s in flt.statuses)
+                      or ("__none__",))
+        weight = overdue_weight
+    else:
+        raise InputError(f"heat layer '{layer}' is unknown", fix=f"use one of {', '.join(HEAT_LAYERS)}")
+    cell_deg = cell_m / 111_320.0
+    with database.connection() as conn:
+        return store.fetch_heat_cells(conn, _params(database, flt, now), cell_deg=cell_deg, overdue_weight=weight)
+
+
+def daily_counts(database: _db.Database, flt: analytics.CaseFilter, *, now: datetime | None = None) -> pd.DataFrame:
+    """Received and completed per day (China time), every day of the period present."""
+    with database.connection() as conn:
+        counts = store.fetch_daily_counts(conn, _params(database, flt, now))
+    days = pd.DataFrame({"day": pd.date_range(flt.since, flt.until, freq="D").date})
+    return days.merge(counts, on="day", how="left").fillna({"received": 0, "completed": 0}).astype(
+        {"received": int, "completed": int})
+
+
+def category_counts(database: _db.Database, flt: analytics.CaseFilter, *, now: datetime | None = None) -> pd.DataFrame:
+    """Cases per category with its Chinese name and group, most frequent first."""
+    rules = dispatch.load_rules()
+    with database.connection() as conn:
+        counts = store.fetch_category_counts(conn, _params(database, flt, now))
+    counts["name"] = counts["category"].map(lambda c: rules.categories[c].name_zh if c in rules.categories else c)
+    counts["group"] = counts["category"].map(
+        lambda c: rules.categories[c].group_name_zh if c in rules.categories else "")
+    return counts
+
+
+def cases(database: _db.Database, flt: analytics.CaseFilter, *, search: str | None = None, open_only: bool = False,
+          limit: int = 5000, now: datetime | None = None) -> pd.DataFrame:
+    """The filtered cases, newest first (at most ``limit``), text exactly as stored."""
+    with database.connection() as conn:
+        return store.fetch_cases(conn, _params(database, flt, now), search=search or None, open_only=open_only,
+                                 limit=limit)
+
+
+@dataclass
+class Bulletin:
+    """The weekly bulletin (周通报) of one ISO week."""
+
+    week: str
+    since: Any
+    until: Any
+    communities: pd.DataFrame     # per community: counts, rates, rank, change from last week
+    worst_micro: pd.DataFrame     # the 5 worst micro-grids
+    totals: dict[str, Any]
+    previous_totals: dict[str, Any]
+    min_due: int
+
+
+def weekly_bulletin(database: _db.Database, week: str, *, min_due: int = 10, worst: int = 5,
+                    now: datetime | None = None) -> Bulletin:
+    """Per community: received, completed, 办结率, 按期办结率, overdue, rank and change from
+    last week; the worst micro-grids. Units with fewer than ``min_due`` cases due are not ranked."""
+    monday, sunday = analytics.iso_week(week)
+    # a bulletin describes the week as it stood at its end, not as it stands today
+    now = now or min(datetime.now(dispatch.CHINA_TZ),
+                     datetime.combine(sunday + pd.Timedelta(days=1), datetime.min.time(), dispatch.CHINA_TZ))
+    flt = analytics.CaseFilter(since=monday, until=sunday)
+    grids = active_grids(database)
+    current = analytics.rollup(micro_stats(database, flt, now=now), grids, level="community")
+    previous = analytics.rollup(micro_stats(database, flt.previous(), now=now - pd.Timedelta(days=7)), grids,
+                                level="community")
+    streets = grids[grids["level"] == "street"].set_index("code")["name"]
+    table = analytics.ranking(pd.DataFrame(current.drop(columns="geometry")), min_due=min_due)
+    prev = previous.set_index("code")
+    table["street"] = table["parent_code"].map(streets)
+    table["received_change"] = table["received"] - table["code"].map(prev["received"]).fillna(0)
+    table["completion_rate_change"] = table["completion_rate"] - table["code"].map(prev["completion_rate"])
+    prev_rank = analytics.ranking(pd.DataFrame(previous.drop(columns="geometry")), min_due=min_due).set_index("code")["rank"]
+    table["previous_rank"] = table["code"].map(prev_rank)
+    micro = analytics.rollup(micro_stats(database, flt, now=now), grids, level="micro")
+    micro = pd.DataFrame(micro.drop(columns="geometry"))
+    micro = micro[micro["received"] > 0]
+    names = grids.set_index("code")["name"]
+    micro["community"] = micro["code"].map(analytics.unit_of_micro(grids, level="community")).map(names)
+    worst_micro = micro.sort_values(["overdue", "open", "completion_rate"], ascending=[False, False, True]).head(worst)
+    stats_all = micro_stats(database, flt, now=now)
+    return Bulletin(week=week.upper(), since=monday, until=sunday, communities=table.reset_index(drop=True),
+                    worst_micro=worst_micro.reset_index(drop=True), totals=analytics.totals(stats_all),
+                    previous_totals=analytics.totals(micro_stats(database, flt.previous(), now=now - pd.Timedelta(days=7))),
+                    min_due=min_due)

@@ -2,16 +2,22 @@
 
 Streamlit serves many users from one process: one ``ThreadedConnectionPool``
 (a cached resource), bounded caches for data (``ttl``, ``max_entries``).
+Filters are frozen dataclasses, so they are the cache keys.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import geopandas as gpd
+import pandas as pd
 import streamlit as st
 
-from gis import workflows
+from gis import maps, workflows
+from gis.analytics import CaseFilter
 from gis.db import Database
+
+TTL_S = 60
 
 
 @st.cache_resource(show_spinner="连接数据库…")
@@ -26,3 +32,69 @@ def database() -> Database:
 def server_status() -> dict[str, Any]:
     database()
     return workflows.server_status()
+
+
+@st.cache_data(ttl=300, max_entries=4, show_spinner=False)
+def active_grids() -> gpd.GeoDataFrame:
+    return workflows.active_grids(database())
+
+
+@st.cache_data(ttl=300, max_entries=64, show_spinner=False)
+def simplified_grids(level: str, within: str | None, zoom: int) -> gpd.GeoDataFrame:
+    """Grids of one level under ``within``, coverage-simplified for ``zoom`` (neighbours still meet)."""
+    from gis.analytics import micro_codes_under, unit_of_micro
+    grids = active_grids()
+    shown = grids[grids["level"] == level]
+    if within is not None:
+        under = set(micro_codes_under(grids, within) or [])
+        units = set(unit_of_micro(grids, level=level)[lambda s: s.index.isin(under)].dropna())
+        shown = shown[shown["code"].isin(units)]
+    if not len(shown):
+        return shown
+    return maps.simplify_coverage(shown, tolerance_m=maps.tolerance_for_zoom(zoom))
+
+
+@st.cache_data(ttl=TTL_S, max_entries=64, show_spinner=False)
+def kpis(flt: CaseFilter) -> dict[str, Any]:
+    return workflows.kpis(database(), flt)
+
+
+@st.cache_data(ttl=TTL_S, max_entries=64, show_spinner=False)
+def unit_stats(flt: CaseFilter, level: str, within: str | None) -> pd.DataFrame:
+    stats = workflows.unit_stats(database(), flt, level=level, within=within)
+    return pd.DataFrame(stats.drop(columns="geometry"))
+
+
+@st.cache_data(ttl=TTL_S, max_entries=64, show_spinner=False)
+def heat_cells(flt: CaseFilter, layer: str) -> pd.DataFrame:
+    return workflows.heat_cells(database(), flt, layer=layer)
+
+
+@st.cache_data(ttl=TTL_S, max_entries=32, show_spinner=False)
+def daily_counts(flt: CaseFilter) -> pd.DataFrame:
+    return workflows.daily_counts(database(), flt)
+
+
+@st.cache_data(ttl=TTL_S, max_entries=32, show_spinner=False)
+def category_counts(flt: CaseFilter) -> pd.DataFrame:
+    return workflows.category_counts(database(), flt)
+
+
+@st.cache_data(ttl=TTL_S, max_entries=32, show_spinner=False)
+def cases(flt: CaseFilter, search: str, open_only: bool, limit: int) -> pd.DataFrame:
+    return workflows.cases(database(), flt, search=search or None, open_only=open_only, limit=limit)
+
+
+@st.cache_data(ttl=TTL_S, max_entries=64, show_spinner=False)
+def staff(codes: tuple[str, ...]) -> pd.DataFrame:
+    return workflows.fetch_staff(database(), grid_codes=list(codes))
+
+
+@st.cache_data(ttl=TTL_S, max_entries=64, show_spinner=False)
+def incident_history(source: str, external_id: str) -> tuple[dict[str, Any], pd.DataFrame]:
+    return workflows.incident_history(database(), source=source, external_id=external_id)
+
+
+@st.cache_data(ttl=TTL_S, max_entries=16, show_spinner=False)
+def bulletin(week: str, min_due: int):
+    return workflows.weekly_bulletin(database(), week, min_due=min_due)

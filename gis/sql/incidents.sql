@@ -129,3 +129,18 @@ ORDER BY reported_at, source, external_id;
 SELECT source, external_id, category, status, ST_X(geom) AS lon, ST_Y(geom) AS lat, reported_at,
        suggested_code, suggested_distance_m, address
 FROM incident WHERE micro_code IS NULL ORDER BY reported_at DESC LIMIT %(limit)s;
+
+-- name: fetch_new_incident_ids
+-- reserve ids for a bulk load that COPYs straight into incident
+SELECT nextval(pg_get_serial_sequence('incident', 'id')) AS id FROM generate_series(1, %(n)s);
+
+-- name: fetch_non_demo_incident_count
+SELECT count(*) AS n
+FROM incident i LEFT JOIN import_batch b ON b.id = i.batch_id
+WHERE b.kind IS DISTINCT FROM 'demo';
+
+-- name: save_incidents_truncated
+TRUNCATE incident, incident_event;
+
+-- name: save_demo_incidents_removed
+DELETE FROM incident WHERE batch_id IN (SELECT id FROM import_batch WHERE kind = 'demo');

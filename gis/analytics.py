@@ -1,0 +1,178 @@
+"""Aggregates over cases: KPIs, roll-ups up the grid tree, rankings (pure).
+
+Counts come from PostGIS per micro-grid (``fetch_micro_stats``); these
+functions roll them up to streets, communities and tertiary grids and turn
+them into the rates street offices are judged by:
+
+- 办结率 (completion rate) = 办结数 / 应办结数, where 办结 is 结案 (closed) and
+  应办结 (due to be completed) is every case already closed or past its deadline;
+- 按期办结率 (on-time rate) = cases closed by their deadline / 应办结数;
+- 超期 / 督办 (overdue) = open cases past their deadline or under supervision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from gis.dispatch import CHINA_TZ
+
+SOURCES_ZH = {"12345": "12345热线", "patrol": "网格员巡查", "resident_app": "居民小程序", "city_platform": "数字城管"}
+METRICS_ZH = {"received": "案件数", "per_1000": "每千户案件数", "completion_rate": "办结率",
+              "on_time_rate": "按期办结率", "overdue": "超期(督办)数"}
+COUNT_COLUMNS = ["received", "completed", "due", "on_time", "open", "overdue"]
+UNIT_LEVELS = ("district", "street", "community", "grid", "micro")
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """Which cases a view counts: reported between two China-time dates (both
+    included), optionally of some categories, sources, statuses, and under one
+    grid (``unit``: a street, community … code). Hashable, for caches."""
+
+    since: date
+    until: date
+    categories: tuple[str, ...] | None = None
+    sources: tuple[str, ...] | None = None
+    statuses: tuple[str, ...] | None = None
+    unit: str | None = None
+
+    @property
+    def days(self) -> int:
+        return (self.until - self.since).days + 1
+
+    def previous(self) -> "CaseFilter":
+        """The period of the same length just before this one."""
+        return replace(self, since=self.since - timedelta(days=self.days), until=self.since - timedelta(days=1))
+
+    def params(self, *, micro_codes: list[str] | None, now: datetime) -> dict[str, Any]:
+        """Query parameters (``since``/``until`` as aware datetimes, half-open)."""
+        return {"since": datetime.combine(self.since, time(), CHINA_TZ),
+                "until": datetime.combine(self.until + timedelta(days=1), time(), CHINA_TZ),
+                "categories": list(self.categories) if self.categories else None,
+                "sources": list(self.sources) if self.sources else None,
+                "statuses": list(self.statuses) if self.statuses else None,
+                "micro_codes": micro_codes, "now": now}
+
+
+def last_days(days: int, *, today: date | None = None, **kwargs: Any) -> CaseFilter:
+    """A filter over the last ``days`` days up to today (China time)."""
+    today = today or datetime.now(CHINA_TZ).date()
+    return CaseFilter(since=today - timedelta(days=days - 1), until=today, **kwargs)
+
+
+def iso_week(text: str) -> tuple[date, date]:
+    """``2026-W47`` → (Monday, Sunday) of that ISO week."""
+    from gis.errors import InputError
+    try:
+        year, week = text.upper().split("-W")
+        monday = date.fromisocalendar(int(year), int(week), 1)
+    except ValueError:
+        raise InputError(f"week '{text}' is not an ISO week", field="week", fix="write it like 2026-W47") from None
+    return monday, monday + timedelta(days=6)
+
+
+# -- the grid tree ------------------------------------------------------------------------------
+
+
+def unit_of_micro(grids: pd.DataFrame, *, level: str) -> pd.Series:
+    """For every micro-grid code, the code of its ancestor at ``level`` (the micro code itself for 'micro')."""
+    parents = dict(zip(grids["code"], grids["parent_code"]))
+    levels = dict(zip(grids["code"], grids["level"]))
+    micro = grids.loc[grids["level"] == "micro", "code"]
+    out = {}
+    for code in micro:
+        node = code
+        while node is not None and levels.get(node) != level:
+            node = parents.get(node)
+        out[code] = node
+    return pd.Series(out, dtype=object)
+
+
+def micro_codes_under(grids: pd.DataFrame, code: str | None) -> list[str] | None:
+    """The micro-grids below a grid (itself if micro); None for no restriction."""
+    if code is None:
+        return None
+    children: dict[str, list[str]] = {}
+    for c, p in zip(grids["code"], grids["parent_code"]):
+        children.setdefault(p, []).append(c)
+    levels = dict(zip(grids["code"], grids["level"]))
+    out, stack = [], [code]
+    while stack:
+        node = stack.pop()
+        if levels.get(node) == "micro":
+            out.append(node)
+        stack.extend(children.get(node, []))
+    return sorted(out)
+
+
+def child_level(level: str) -> str | None:
+    i = UNIT_LEVELS.index(level)
+    return UNIT_LEVELS[i + 1] if i + 1 < len(UNIT_LEVELS) else None
+
+
+# -- rates and roll-ups --------------------------------------------------------------------------
+
+
+def with_rates(counts: pd.DataFrame) -> pd.DataFrame:
+    """Add 办结率, 按期办结率 (0..1, NaN when nothing is due) and cases per 1,000 households."""
+    out = counts.copy()
+    due = out["due"].where(out["due"] > 0)
+    out["completion_rate"] = out["completed"] / due
+    out["on_time_rate"] = out["on_time"] / due
+    if "households" in out:
+        hh = pd.to_numeric(out["households"], errors="coerce")
+        out["per_1000"] = out["received"] / hh.where(hh > 0) * 1000
+    return out
+
+
+def rollup(micro_stats: pd.DataFrame, grids: gpd.GeoDataFrame, *, level: str,
+           within: str | None = None) -> gpd.GeoDataFrame:
+    """Per grid at ``level`` (optionally only those under ``within``): counts, rates, geometry.
+
+    Units with no cases are kept with zero counts, so the map shows them.
+    """
+    units = grids[grids["level"] == level]
+    if within is not None:
+        under = set(micro_codes_under(grids, within) or [])
+        mapping = unit_of_micro(grids, level=level)
+        keep = set(mapping[mapping.index.isin(under)].dropna())
+        units = units[units["code"].isin(keep | ({within} if level == grids.set_index("code").at[within, "level"] else set()))]
+    stats = micro_stats.dropna(subset=["micro_code"]).copy()
+    stats["unit"] = stats["micro_code"].map(unit_of_micro(grids, level=level))
+    sums = stats.groupby("unit")[COUNT_COLUMNS].sum()
+    out = units[["code", "name", "level", "parent_code", "households", "geometry"]].merge(
+        sums, left_on="code", right_index=True, how="left")
+    out[COUNT_COLUMNS] = out[COUNT_COLUMNS].fillna(0).astype(int)
+    return gpd.GeoDataFrame(with_rates(out), geometry="geometry", crs=grids.crs)
+
+
+def totals(micro_stats: pd.DataFrame) -> dict[str, float]:
+    """The selection's counts and rates as one record (unassigned cases included)."""
+    sums = micro_stats[COUNT_COLUMNS].sum() if len(micro_stats) else pd.Series(0, index=COUNT_COLUMNS)
+    row = with_rates(pd.DataFrame([sums.to_dict()])).iloc[0]
+    return {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
+
+
+def change(current: float | None, previous: float | None) -> float | None:
+    """current − previous, None when either is unknown."""
+    if current is None or previous is None:
+        return None
+    return current - previous
+
+
+def ranking(units: pd.DataFrame, *, min_due: int = 10) -> pd.DataFrame:
+    """Rank units by 办结率, then 按期办结率, then fewer overdue; units with fewer than
+    ``min_due`` cases due are listed unranked (one quick case must not top the table)."""
+    out = units.copy()
+    eligible = out["due"] >= min_due
+    order = out[eligible].sort_values(["completion_rate", "on_time_rate", "overdue"],
+                                      ascending=[False, False, True]).index
+    out["rank"] = pd.Series(np.arange(1, len(order) + 1), index=order)
+    out["rank"] = out["rank"].astype("Int64")
+    return out.sort_values(["rank", "received"], ascending=[True, False], na_position="last")

@@ -1,0 +1,84 @@
+-- Aggregates for maps, KPIs and bulletins. Every query takes the same case filter:
+-- since/until (reported_at, half-open), categories, sources, statuses, micro_codes
+-- (text[] or NULL for all) and now (what counts as overdue).
+-- 办结 (completed) = 结案 closed; open = not resolved/verified/closed.
+
+-- name: fetch_micro_stats
+SELECT micro_code,
+       count(*) AS received,
+       count(*) FILTER (WHERE status = 'closed') AS completed,
+       count(*) FILTER (WHERE status = 'closed' OR due_at <= %(now)s) AS due,
+       count(*) FILTER (WHERE status = 'closed' AND closed_at <= due_at) AS on_time,
+       count(*) FILTER (WHERE status NOT IN ('resolved', 'verified', 'closed')) AS open,
+       count(*) FILTER (WHERE status NOT IN ('resolved', 'verified', 'closed')
+                          AND (due_at < %(now)s OR status = 'supervised')) AS overdue
+FROM incident
+WHERE reported_at >= %(since)s AND reported_at < %(until)s
+  AND (%(categories)s::text[] IS NULL OR category = ANY(%(categories)s))
+  AND (%(sources)s::text[] IS NULL OR source = ANY(%(sources)s))
+  AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s))
+  AND (%(micro_codes)s::text[] IS NULL OR micro_code = ANY(%(micro_codes)s))
+GROUP BY micro_code;
+
+-- name: fetch_handling_hours
+-- median and 90th percentile of reported → closed, in hours
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM closed_at - reported_at) / 3600) AS median_h,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM closed_at - reported_at) / 3600) AS p90_h
+FROM incident
+WHERE status = 'closed' AND closed_at IS NOT NULL
+  AND reported_at >= %(since)s AND reported_at < %(until)s
+  AND (%(categories)s::text[] IS NULL OR category = ANY(%(categories)s))
+  AND (%(sources)s::text[] IS NULL OR source = ANY(%(sources)s))
+  AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s))
+  AND (%(micro_codes)s::text[] IS NULL OR micro_code = ANY(%(micro_codes)s));
+
+-- name: fetch_daily_counts
+SELECT (reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS received,
+       count(*) FILTER (WHERE status = 'closed') AS completed
+FROM incident
+WHERE reported_at >= %(since)s AND reported_at < %(until)s
+  AND (%(categories)s::text[] IS NULL OR category = ANY(%(categories)s))
+  AND (%(sources)s::text[] IS NULL OR source = ANY(%(sources)s))
+  AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s))
+  AND (%(micro_codes)s::text[] IS NULL OR micro_code = ANY(%(micro_codes)s))
+GROUP BY 1 ORDER BY 1;
+
+-- name: fetch_category_counts
+SELECT category, count(*) AS received,
+       count(*) FILTER (WHERE status NOT IN ('resolved', 'verified', 'closed')) AS open
+FROM incident
+WHERE reported_at >= %(since)s AND reported_at < %(until)s
+  AND (%(categories)s::text[] IS NULL OR category = ANY(%(categories)s))
+  AND (%(sources)s::text[] IS NULL OR source = ANY(%(sources)s))
+  AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s))
+  AND (%(micro_codes)s::text[] IS NULL OR micro_code = ANY(%(micro_codes)s))
+GROUP BY category ORDER BY received DESC;
+
+-- name: fetch_heat_cells
+-- points snapped to cells of cell_deg degrees, counted; open overdue cases weigh overdue_weight
+SELECT round(ST_X(geom) / %(cell_deg)s) * %(cell_deg)s AS lon,
+       round(ST_Y(geom) / %(cell_deg)s) * %(cell_deg)s AS lat,
+       sum(CASE WHEN status NOT IN ('resolved', 'verified', 'closed') AND due_at < %(now)s
+                THEN %(overdue_weight)s ELSE 1 END) AS weight
+FROM incident
+WHERE reported_at >= %(since)s AND reported_at < %(until)s
+  AND (%(categories)s::text[] IS NULL OR category = ANY(%(categories)s))
+  AND (%(sources)s::text[] IS NULL OR source = ANY(%(sources)s))
+  AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s))
+  AND (%(micro_codes)s::text[] IS NULL OR micro_code = ANY(%(micro_codes)s))
+GROUP BY 1, 2;
+
+-- name: fetch_cases
+SELECT source, external_id, category, status, tier, reported_at, due_at, closed_at, micro_code, exclusive_code,
+       assignee, address, description, ST_X(geom) AS lon, ST_Y(geom) AS lat
+FROM incident
+WHERE reported_at >= %(since)s AND reported_at < %(until)s
+  AND (%(categories)s::text[] IS NULL OR category = ANY(%(categories)s))
+  AND (%(sources)s::text[] IS NULL OR source = ANY(%(sources)s))
+  AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s))
+  AND (%(micro_codes)s::text[] IS NULL OR micro_code = ANY(%(micro_codes)s))
+  AND (%(open_only)s IS FALSE OR status NOT IN ('resolved', 'verified', 'closed'))
+  AND (%(search)s::text IS NULL OR external_id ILIKE %(search)s OR address ILIKE %(search)s
+       OR description ILIKE %(search)s OR assignee ILIKE %(search)s)
+ORDER BY reported_at DESC
+LIMIT %(limit)s;

@@ -1,0 +1,187 @@
+"""Incident jobs against the real PostGIS: intake, assignment, idempotence, lifecycle, export."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pandas as pd
+import pytest
+
+from gis import store, workflows
+from gis.crs import wgs84_to_bd09, wgs84_to_gcj02
+from gis.errors import InputError, TransitionError
+from tests.conftest import D, X0, Y0, cell, hierarchy
+
+HEADER = "source,external_id,category,lon,lat,reported_at,status,description,address\n"
+HOSTILE = 'He said "hi"; \'; DROP TABLE incident; -- <script>alert(1)</script> 🚧\nsecond line'
+
+
+def write_csv(path, rows: list[list[object]]):
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        fh.write(HEADER)
+        csv.writer(fh, lineterminator="\n").writerows(rows)
+    return path
+
+
+@pytest.fixture
+def grids_loaded(database, layer_file):
+    workflows.import_grids(database, layer_file)
+    return database
+
+
+def counts(database) -> tuple[int, int]:
+    with database.connection() as conn, conn.cursor() as cur:
+        cur.execute("SELECT (SELECT count(*) FROM incident), (SELECT count(*) FROM incident_event)")
+        return cur.fetchone()
+
+
+def incident(database, external_id, source="12345"):
+    with database.connection() as conn:
+        return store.fetch_incident(conn, source=source, external_id=external_id)
+
+
+GOOD = [
+    ["12345", "A1", "暴露垃圾", X0 + 0.5 * D, Y0 + 0.5 * D, "2025-09-29T10:00:00", "received", "垃圾", "建设路1号"],
+    ["12345", "A2", "safety.fire", X0 + 2.5 * D, Y0 + 1.5 * D, "2025-09-29T10:00:00+08:00", "受理", HOSTILE, "x"],
+    ["patrol", "P1", "井盖破损", X0 + D, Y0 + 0.5 * D, "2025-09-30 09:00", "dispatched", "井盖", "桐柏路"],  # shared edge
+    ["patrol", "P2", "不认识的类别", X0 - 0.001, Y0 + 0.5 * D, "2025-09-30T09:00:00", "received", "路外", ""],
+]
+BAD = [
+    ["12345", "B1", "other", X0, 95, "2025-09-29T10:00:00", "received", "", ""],
+    ["12345", "B2", "other", "abc", Y0, "2025-09-29T10:00:00", "received", "", ""],
+    ["12345", "B3", "other", Y0, X0, "2025-09-29T10:00:00", "received", "", ""],
+    ["12345", "B4", "other", X0, Y0, "not a time", "received", "", ""],
+]
+
+
+def test_import_stores_good_rows_refuses_bad_ones_and_assigns_by_the_rule(grids_loaded, tmp_path, cli):
+    path = write_csv(tmp_path / "in.csv", GOOD + BAD)
+    rejects = tmp_path / "rejects.csv"
+    done = cli("incidents", "import", str(path), "--rejects", str(rejects))
+    assert done.returncode == 0, done.stderr
+    assert "accepted 4 (new 4, updated 0, unchanged 0), unassigned 1, rejected 4" in done.stdout
+    refused = pd.read_csv(rejects, dtype=str, encoding="utf-8-sig")
+    assert list(refused["line"]) == ["7", "8", "9", "10"]  # A2 spans two lines
+    assert "outside -90..90" in refused["reason"][0] and "swapped" in refused["reason"][2]
+    db = grids_loaded
+    assert incident(db, "A1")["micro_code"] == "G1-01" and incident(db, "A1")["category"] == "env.exposed_garbage"
+    assert incident(db, "P1", "patrol")["micro_code"] == "G1-01"  # G1-01 | G2-01 edge: lowest code
+    p2 = incident(db, "P2", "patrol")
+    assert p2["micro_code"] is None and p2["suggested_code"] == "G1-01" and p2["category"] == "other"
+    assert p2["suggested_distance_m"] == pytest.approx(91.5, abs=1)
+    a2 = incident(db, "A2")
+    assert a2["description"] == HOSTILE and a2["micro_code"] == "G2-02"
+    assert a2["due_at"] > a2["reported_at"] and a2["tier"] in ("general", "complex", "hard")
+    assert "不认识的类别" in done.stderr  # the unknown category is a warning, not a refusal
+
+
+def test_importing_the_same_file_twice_changes_nothing(grids_loaded, tmp_path):
+    path = write_csv(tmp_path / "in.csv", GOOD)
+    first = workflows.import_incidents(grids_loaded, path)
+    before = counts(grids_loaded)
+    second = workflows.import_incidents(grids_loaded, path)
+    assert (first.inserted, second.inserted, second.updated) == (4, 0, 0)
+    assert counts(grids_loaded) == before == (4, 4)
+
+
+def test_a_changed_status_updates_the_incident_and_writes_an_event(grids_loaded, tmp_path):
+    workflows.import_incidents(grids_loaded, write_csv(tmp_path / "a.csv", GOOD))
+    changed = [row[:] for row in GOOD]
+    changed[0][6] = "dispatched"
+    result = workflows.import_incidents(grids_loaded, write_csv(tmp_path / "b.csv", changed))
+    assert (result.inserted, result.updated) == (0, 1)
+    _, events = workflows.incident_history(grids_loaded, source="12345", external_id="A1")
+    pairs = list(zip(events["from_status"].fillna("-"), events["to_status"]))
+    assert pairs == [("-", "received"), ("received", "dispatched")]
+
+
+def test_duplicates_within_a_file_are_stored_once(grids_loaded, tmp_path):
+    rows = [GOOD[0], [*GOOD[0][:6], "dispatched", *GOOD[0][7:]]]
+    result = workflows.import_incidents(grids_loaded, write_csv(tmp_path / "d.csv", rows))
+    assert result.inserted == 1 and incident(grids_loaded, "A1")["status"] == "dispatched"
+
+
+def test_gcj02_and_bd09_input_lands_in_the_same_micro_grid_as_its_wgs84_truth(grids_loaded, tmp_path):
+    truth = (X0 + 2.9 * D, Y0 + 0.1 * D)  # G2-01, near its corner
+    glon, glat = wgs84_to_gcj02(*truth)
+    blon, blat = wgs84_to_bd09(*truth)
+    workflows.import_incidents(grids_loaded, write_csv(tmp_path / "g.csv", [
+        ["amap", "G", "other", glon, glat, "2025-10-09T09:00:00", "received", "", ""]]), crs="gcj02")
+    workflows.import_incidents(grids_loaded, write_csv(tmp_path / "b.csv", [
+        ["baidu", "B", "other", blon, blat, "2025-10-09T09:00:00", "received", "", ""]]), crs="bd09")
+    for source, ext in (("amap", "G"), ("baidu", "B")):
+        row = incident(grids_loaded, ext, source)
+        assert row["micro_code"] == "G2-01"
+        assert row["lon"] == pytest.approx(truth[0], abs=1e-7) and row["lat"] == pytest.approx(truth[1], abs=1e-7)
+
+
+def test_an_interrupted_import_leaves_the_database_as_before_and_a_rerun_finishes(grids_loaded, tmp_path, monkeypatch):
+    workflows.import_incidents(grids_loaded, write_csv(tmp_path / "a.csv", GOOD[:1]))
+    before = counts(grids_loaded)
+    rows = [["12345", f"N{i}", "other", X0 + 0.5 * D, Y0 + 0.5 * D, "2025-10-09T09:00:00", "received", "", ""]
+            for i in range(50)]
+    path = write_csv(tmp_path / "big.csv", rows)
+    original = store.save_incoming
+    calls = []
+
+    def dies_on_second_chunk(conn, frame):
+        calls.append(len(frame))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C half-way
+        return original(conn, frame)
+    monkeypatch.setattr(store, "save_incoming", dies_on_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        workflows.import_incidents(grids_loaded, path, chunk_rows=20)
+    assert counts(grids_loaded) == before
+    monkeypatch.setattr(store, "save_incoming", original)
+    assert workflows.import_incidents(grids_loaded, path, chunk_rows=20).inserted == 50
+
+
+def test_new_grid_boundaries_reassign_stored_incidents(grids_loaded, tmp_path):
+    workflows.import_incidents(grids_loaded, write_csv(tmp_path / "a.csv", GOOD))
+    micro = hierarchy()
+    micro = micro[micro["level"] == "micro"].copy()
+    # move the G1-01 / G1-02 boundary down: A1 (at 0.5 D) now falls in G1-02
+    micro.loc[micro["code"] == "G1-01", "geometry"] = cell(0, 0, 2, 0.4)
+    micro.loc[micro["code"] == "G1-02", "geometry"] = cell(0, 0.4, 2, 2)
+    path = tmp_path / "micro.geojson"
+    micro.to_file(path, driver="GeoJSON")
+    result = workflows.import_grids(grids_loaded, path)
+    assert result.reassigned >= 1
+    row = incident(grids_loaded, "A1")
+    assert row["micro_code"] == "G1-02"
+
+
+def test_lifecycle_moves_are_checked_and_recorded(grids_loaded, tmp_path, cli):
+    workflows.import_incidents(grids_loaded, write_csv(tmp_path / "a.csv", GOOD[:1]))
+    move = lambda status, actor, note="": workflows.set_incident_status(  # noqa: E731
+        grids_loaded, source="12345", external_id="A1", status=status, actor=actor, note=note)
+    move("派遣", "街道指挥中心")
+    move("in_progress", "王芳")
+    with pytest.raises(TransitionError, match="cannot go from 'in_progress'.*to 'closed'.*allowed from in_progress"):
+        move("closed", "王芳")
+    move("resolved", "王芳")
+    with pytest.raises(TransitionError, match="handler"):
+        move("verified", "王芳")
+    done = cli("incidents", "set-status", "12345", "A1", "verified", "--actor", "李强")
+    assert done.returncode == 0 and "resolved → verified" in done.stdout, done.stderr
+    _, events = workflows.incident_history(grids_loaded, source="12345", external_id="A1")
+    assert list(events["to_status"]) == ["received", "dispatched", "in_progress", "resolved", "verified"]
+    assert list(events["actor"])[-1] == "李强"
+    with pytest.raises(InputError, match="no incident with source '12345' and external_id 'nope'"):
+        workflows.set_incident_status(grids_loaded, source="12345", external_id="nope", status="closed", actor="x")
+
+
+def test_export_writes_csv_geojson_and_open311(grids_loaded, tmp_path, cli):
+    workflows.import_incidents(grids_loaded, write_csv(tmp_path / "a.csv", GOOD))
+    for name in ("out.csv", "out.geojson", "out.json"):
+        done = cli("incidents", "export", str(tmp_path / name))
+        assert done.returncode == 0 and "4 incidents written" in done.stdout, done.stderr
+    exported = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert {"source", "external_id", "category", "status", "lon", "lat", "reported_at", "description",
+            "micro_code", "exclusive_code"} <= set(exported.columns)
+    assert exported.set_index("external_id").loc["A2", "description"] == HOSTILE
+    requests = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+    a1 = next(r for r in requests if r["service_request_id"] == "A1")
+    assert a1["status"] == "open" and a1["extended_attributes"]["micro_code"] == "G1-01"

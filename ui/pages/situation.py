@@ -1,0 +1,134 @@
+"""态势地图: heat layers, a choropleth with drill-down, KPI cards and the unit's card."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+import streamlit as st
+from streamlit_folium import st_folium
+
+from gis import maps
+from gis.analytics import METRICS_ZH, child_level
+from gis.errors import GisError
+from gis.workflows import HEAT_LAYERS
+from ui import cached, state, widgets
+
+ZOOM_FOR_LEVEL = {"district": 12, "street": 14, "community": 15, "grid": 16, "micro": 17}
+
+st.title("态势地图")
+try:
+    grids = cached.active_grids()
+except GisError as exc:
+    st.error(f"尚无网格数据：{exc}")
+    st.stop()
+
+flt = widgets.sidebar_filter()
+view = state.view_from_url()
+with st.sidebar:
+    st.subheader("地图")
+    basemap = st.selectbox("底图", list(maps.BASEMAPS), index=list(maps.BASEMAPS).index(view.basemap)
+                           if view.basemap in maps.BASEMAPS else 0,
+                           format_func=lambda k: maps.BASEMAPS[k].label, key="v_basemap")
+    metric = st.selectbox("分级设色指标", list(METRICS_ZH), index=list(METRICS_ZH).index(view.metric)
+                          if view.metric in METRICS_ZH else 0, format_func=METRICS_ZH.get, key="v_metric")
+    schemes = {"quantiles": "分位数", "natural_breaks": "自然断点"}
+    scheme = st.radio("分级方法", list(schemes), index=list(schemes).index(view.scheme)
+                      if view.scheme in schemes else 0, format_func=schemes.get, horizontal=True, key="v_scheme")
+state.view_to_url(state.MapView(basemap=basemap, metric=metric, scheme=scheme))
+
+by_code = grids.set_index("code")
+district = grids.loc[grids["level"] == "district", "code"].iloc[0]
+unit = flt.unit if flt.unit in by_code.index else district
+unit_level = by_code.at[unit, "level"]
+level = child_level(unit_level)
+
+# breadcrumb: district › street › community …
+path, node = [], unit
+while node is not None and node in by_code.index:
+    path.append(node)
+    node = by_code.at[node, "parent_code"]
+crumbs = st.columns(len(path) + 1, gap="small")
+for col, code in zip(crumbs, reversed(path)):
+    label = f"{by_code.at[code, 'name']}（{widgets.level_name(by_code.at[code, 'level'])}）"
+    if col.button(label, key=f"crumb-{code}", disabled=code == unit, width="stretch"):
+        state.filter_to_url(replace(flt, unit=None if code == district else code))
+        st.rerun()
+
+unit_flt = replace(flt, unit=None if unit == district else unit)
+widgets.kpi_cards(unit_flt)
+
+map_col, card_col = st.columns([3, 2])
+with map_col:
+    zoom = ZOOM_FOR_LEVEL[unit_level]
+    minx, miny, maxx, maxy = by_code.loc[[unit]].total_bounds
+    m = maps.base_map(center=((minx + maxx) / 2, (miny + maxy) / 2), zoom=zoom, basemap=basemap)
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    with st.spinner("汇总数据…"):
+        if level is not None:
+            shapes = cached.simplified_grids(level, None if unit == district else unit, zoom)
+            stats = cached.unit_stats(unit_flt, level, None if unit == district else unit)
+            shown = shapes[["code", "name", "geometry"]].merge(stats.drop(columns=["name"]), on="code", how="left")
+            shown["value"] = widgets.metric_value(shown, metric)
+            layer, legend = maps.choropleth_layer(
+                shown, name=f"{widgets.level_name(level)} · {METRICS_ZH[metric]}", basemap=basemap,
+                value_label=METRICS_ZH[metric] + ("(%)" if metric.endswith("_rate") else ""), scheme=scheme)
+            layer.add_to(m)
+            legend.add_to(m)
+        else:
+            outline = grids[grids["code"] == unit]
+            maps.outline_layer(outline, name=by_code.at[unit, "name"], color="#1f5fa8", basemap=basemap,
+                               dash=False).add_to(m)
+        for key, label in HEAT_LAYERS.items():
+            cells = cached.heat_cells(unit_flt, key)
+            maps.heat_layer(cells, name=f"热力 · {label}", basemap=basemap, show=key != "garbage").add_to(m)
+        exclusive = grids[grids["level"] == "exclusive"].cx[minx:maxx, miny:maxy]
+        if len(exclusive):
+            maps.outline_layer(exclusive, name="专属网格", color="#7b3294", basemap=basemap).add_to(m)
+    import folium
+    folium.LayerControl(collapsed=False).add_to(m)
+    clicked = st_folium(m, height=620, use_container_width=True, key=f"map-{unit}-{basemap}",
+                        returned_objects=["last_active_drawing"])
+    widgets.demo_notice()
+    feature = (clicked or {}).get("last_active_drawing") or {}
+    code = (feature.get("properties") or {}).get("code")
+    if code and code in by_code.index and code != unit and st.session_state.get("drilled_from") != (unit, code):
+        st.session_state["drilled_from"] = (unit, code)
+        state.filter_to_url(replace(flt, unit=code))
+        st.rerun()
+
+with card_col:
+    name = by_code.at[unit, "name"]
+    st.subheader(f"{name}")
+    if level is not None:
+        st.caption(f"点击地图上的{widgets.level_name(level)}可下钻一级；上方路径可返回上级。")
+    tab_units, tab_cats, tab_staff, tab_open = st.tabs(["下级排名", "主要类别", "网格力量", "未办结案件"])
+    with tab_units:
+        if level is not None:
+            table = stats.sort_values("received", ascending=False)
+            st.dataframe(pd.DataFrame({
+                widgets.level_name(level): table["name"], "受理": table["received"], "办结": table["completed"],
+                "办结率": table["completion_rate"].map(widgets.pct), "按期办结率": table["on_time_rate"].map(widgets.pct),
+                "超期": table["overdue"], "每千户": table["per_1000"].round(1)}),
+                hide_index=True, width="stretch", height=320)
+        else:
+            st.info("微网格是最小一级网格。")
+    with tab_cats:
+        cats = cached.category_counts(unit_flt).head(8)
+        if len(cats):
+            st.bar_chart(cats.set_index("name")["received"], horizontal=True, height=280, x_label="案件数",
+                         y_label="")
+        else:
+            st.info("所选时段内没有案件。")
+    with tab_staff:
+        codes = [unit] + ([] if level is None else list(grids.loc[grids["parent_code"] == unit, "code"]))
+        names = dict(zip(grids["code"], grids["name"]))
+        st.dataframe(widgets.masked_staff(codes, names), hide_index=True, width="stretch", height=280)
+    with tab_open:
+        open_cases = cached.cases(unit_flt, "", True, 200)
+        st.dataframe(widgets.cases_table(open_cases)[["编号", "类别", "状态", "受理时间", "办理时限", "责任人", "地址"]],
+                     hide_index=True, width="stretch", height=280)
+
+st.subheader("每日趋势")
+daily = cached.daily_counts(unit_flt).rename(columns={"received": "受理", "completed": "办结"})
+st.line_chart(daily.set_index("day")[["受理", "办结"]], height=220)

@@ -1,0 +1,165 @@
+"""Widgets the pages share: the filter sidebar, KPI cards, Chinese labels for codes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from gis import dispatch
+from gis.analytics import SOURCES_ZH, CaseFilter
+from gis.grids import LEVEL_NAMES_ZH
+from ui import cached, state
+
+
+def category_names() -> dict[str, str]:
+    rules = dispatch.load_rules()
+    return {code: f"{c.group_name_zh} · {c.name_zh}" if c.name_zh != c.group_name_zh else c.name_zh
+            for code, c in rules.categories.items()}
+
+
+def status_names() -> dict[str, str]:
+    return {s: dispatch.status_name_zh(s) for s in dispatch.STATUSES}
+
+
+def sidebar_filter() -> CaseFilter:
+    """Date range, category, source, status and street in the sidebar; kept in the URL."""
+    flt = state.filter_from_url()
+    grids = cached.active_grids()
+    streets = grids[grids["level"] == "street"].sort_values("code")
+    with st.sidebar:
+        st.subheader("筛选")
+        picked = st.date_input("日期范围", value=(flt.since, flt.until), max_value=state.today() + timedelta(days=1),
+                               key="f_dates")
+        since, until = (picked if isinstance(picked, (tuple, list)) and len(picked) == 2 else (flt.since, flt.until))
+        cats = category_names()
+        categories = st.multiselect("事件类别", list(cats), default=[c for c in flt.categories or () if c in cats],
+                                    format_func=cats.get, placeholder="全部类别", key="f_categories")
+        sources = st.multiselect("来源", list(SOURCES_ZH), default=[s for s in flt.sources or () if s in SOURCES_ZH],
+                                 format_func=SOURCES_ZH.get, placeholder="全部来源", key="f_sources")
+        statuses_zh = status_names()
+        statuses = st.multiselect("状态", list(statuses_zh),
+                                  default=[s for s in flt.statuses or () if s in statuses_zh],
+                                  format_func=statuses_zh.get, placeholder="全部状态", key="f_statuses")
+        street_names = dict(zip(streets["code"], streets["name"]))
+        current_street = _street_of(grids, flt.unit)
+        options = [None, *street_names]
+        street = st.selectbox("街道", options, index=options.index(current_street) if current_street in options else 0,
+                              format_func=lambda c: "全区" if c is None else street_names[c], key="f_street")
+    unit = flt.unit
+    if street != current_street:
+        unit = street  # choosing a street in the sidebar jumps the view to it
+    new = CaseFilter(since=since, until=until, categories=tuple(categories) or None, sources=tuple(sources) or None,
+                     statuses=tuple(statuses) or None, unit=unit)
+    state.filter_to_url(new)
+    return new
+
+
+def _street_of(grids: pd.DataFrame, code: str | None) -> str | None:
+    if code is None:
+        return None
+    parents = dict(zip(grids["code"], grids["parent_code"]))
+    levels = dict(zip(grids["code"], grids["level"]))
+    while code is not None and levels.get(code) not in ("street", None):
+        code = parents.get(code)
+    return code if levels.get(code) == "street" else None
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None or pd.isna(value) else f"{value * 100:.1f}%"
+
+
+def kpi_cards(flt: CaseFilter) -> None:
+    """Received, completed, 办结率, 按期办结率, overdue, median handling time, each against the previous period."""
+    k = cached.kpis(flt)
+    cur, prev = k["current"], k["previous"]
+
+    def delta(key: str, *, rate: bool = False, unit: str = "") -> str | None:
+        if cur.get(key) is None or prev.get(key) is None:
+            return None
+        d = cur[key] - prev[key]
+        return f"{d * 100:+.1f} 个百分点" if rate else f"{d:+.0f}{unit}"
+
+    cols = st.columns(6)
+    cols[0].metric("受理", f"{cur['received']:.0f}", delta("received"), help="期间内受理的案件数")
+    cols[1].metric("办结", f"{cur['completed']:.0f}", delta("completed"), help="已结案的案件数")
+    cols[2].metric("办结率", pct(cur["completion_rate"]), delta("completion_rate", rate=True),
+                   help="办结数 / 应办结数（已结案或已到时限的案件）")
+    cols[3].metric("按期办结率", pct(cur["on_time_rate"]), delta("on_time_rate", rate=True),
+                   help="在时限内结案数 / 应办结数")
+    cols[4].metric("超期(督办)", f"{cur['overdue']:.0f}", delta("overdue"), delta_color="inverse",
+                   help="未办结且已过时限或在督办中的案件")
+    median = cur.get("median_h")
+    cols[5].metric("办理时长中位数", "—" if median is None else f"{median:.1f} 小时",
+                   delta("median_h", unit=" 小时"), delta_color="inverse")
+    st.caption(f"对比上一周期：{flt.previous().since} 至 {flt.previous().until}")
+
+
+def level_name(level: str) -> str:
+    return LEVEL_NAMES_ZH.get(level, level)
+
+
+def cases_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cases with Chinese headers and names; text left as stored (st.dataframe shows it as text)."""
+    cats, statuses = category_names(), status_names()
+    tiers = {"general": "一般(网格)", "complex": "复杂(社区)", "hard": "疑难(街道)"}
+    out = pd.DataFrame({
+        "来源": frame["source"].map(lambda s: SOURCES_ZH.get(s, s)),
+        "编号": frame["external_id"],
+        "类别": frame["category"].map(lambda c: cats.get(c, c)),
+        "状态": frame["status"].map(lambda s: statuses.get(s, s)),
+        "层级": frame["tier"].map(lambda t: tiers.get(t, t)),
+        "受理时间": _local(frame["reported_at"]),
+        "办理时限": _local(frame["due_at"]),
+        "结案时间": _local(frame["closed_at"]),
+        "微网格": frame["micro_code"],
+        "专属网格": frame["exclusive_code"],
+        "责任人": frame["assignee"],
+        "地址": frame["address"],
+        "描述": frame["description"],
+    })
+    return out
+
+
+def _local(values: pd.Series) -> pd.Series:
+    times = pd.to_datetime(values, utc=True)
+    return times.dt.tz_convert("Asia/Shanghai").dt.strftime("%Y-%m-%d %H:%M").fillna("")
+
+
+def download_frame(frame: pd.DataFrame, *, name: str, key: str) -> None:
+    """CSV (UTF-8 with BOM, opens in Excel) and XLSX download buttons."""
+    import io
+    c1, c2 = st.columns(2)
+    c1.download_button("下载 CSV", frame.to_csv(index=False).encode("utf-8-sig"), file_name=f"{name}.csv",
+                       mime="text/csv", key=f"{key}-csv")
+    buf = io.BytesIO()
+    frame.to_excel(buf, index=False, engine="openpyxl")
+    c2.download_button("下载 Excel", buf.getvalue(), file_name=f"{name}.xlsx", key=f"{key}-xlsx",
+                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+def masked_staff(codes: list[str], names: dict[str, str]) -> pd.DataFrame:
+    staff = cached.staff(tuple(codes))
+    return pd.DataFrame({"网格": staff["grid_code"].map(lambda c: names.get(c, c)), "岗位": staff["role"],
+                         "姓名": staff["name"], "电话": staff["phone"]})
+
+
+def unit_filter(flt: CaseFilter, unit: str | None) -> CaseFilter:
+    return replace(flt, unit=unit)
+
+
+def demo_notice() -> None:
+    st.caption("演示数据：中原区的区界、街道与社区名称和代码为真实公开数据；街道、社区及网格边界和全部事件为合成数据。")
+
+
+def metric_value(stats: pd.DataFrame, metric: str) -> pd.Series:
+    return stats[metric].astype(float) * (100 if metric.endswith("_rate") else 1)
+
+
+__all__ = ["sidebar_filter", "kpi_cards", "cases_table", "download_frame", "masked_staff", "pct", "level_name",
+           "demo_notice", "metric_value", "unit_filter", "category_names", "status_names"]
+
+
