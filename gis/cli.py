@@ -198,6 +198,13 @@ def cmd_incidents_set_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_incidents_escalate(args: argparse.Namespace) -> int:
+    with workflows.connect(maxconn=1) as database:
+        done = workflows.escalate_overdue(database)
+    print(f"escalated {done['escalated']} case(s) to the next tier; {done['supervised']} put under supervision (督办)")
+    return 0
+
+
 def cmd_report_weekly(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -299,6 +306,8 @@ def register_more(verbs: argparse._SubParsersAction) -> None:
     iss.add_argument("--actor", required=True, help="who does it")
     iss.add_argument("--note", help="reason or remark (required for 退回 returned)")
     iss.set_defaults(func=cmd_incidents_set_status)
+    iv.add_parser("escalate", help="escalate overdue cases by the tier rules (run it e.g. every 15 minutes)"
+                  ).set_defaults(func=cmd_incidents_escalate)
 
     rp = verbs.add_parser("report", help="reports: the weekly bulletin")
     rv = rp.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -226,38 +226,91 @@ def execute_values(conn, name: str, rows: Iterable[tuple], *, template: str | No
         psycopg2.extras.execute_values(cur, queries()[name], rows, template=template, page_size=page_size)
 
 
-def copy_csv(conn, table: str, columns: list[str], data: io.TextIOBase | str) -> int:
-    """Bulk-load CSV text (no header, ``\\N`` for NULL) into ``table`` with COPY."""
+class _Prefetched(io.RawIOBase):
+    """A file over text chunks that a background thread produces, so that formatting
+    the next chunk overlaps with the server ingesting this one (COPY is the bottleneck
+    of bulk loads, and pandas formatting holds only one core)."""
+
+    def __init__(self, chunks: Iterable[str], *, depth: int = 2) -> None:
+        import queue
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._buffer = b""
+        self._done = False
+        self._error: BaseException | None = None
+
+        def produce() -> None:
+            try:
+                for chunk in chunks:
+                    self._queue.put(chunk.encode("utf-8"))
+            except BaseException as exc:  # re-raised in the reading thread
+                self._error = exc
+            finally:
+                self._queue.put(None)
+        self._thread = threading.Thread(target=produce, name="copy-producer", daemon=True)
+        self._thread.start()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._done and (size < 0 or len(self._buffer) < size):
+            item = self._queue.get()
+            if item is None:
+                self._done = True
+                if self._error is not None:
+                    raise self._error
+            else:
+                self._buffer += item
+        if size < 0:
+            size = len(self._buffer)
+        out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+
+def copy_csv(conn, table: str, columns: list[str], data: io.TextIOBase | str | Iterable[str]) -> int:
+    """Bulk-load CSV text (no header, ``\\N`` for NULL) into ``table`` with COPY.
+
+    ``data`` is a string, a text file, or an iterable of text chunks (formatted in
+    a background thread while the server reads the previous ones).
+    """
     stmt = pgsql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, NULL '\\N')").format(
         pgsql.Identifier(table), pgsql.SQL(", ").join(map(pgsql.Identifier, columns)))
-    buf = io.StringIO(data) if isinstance(data, str) else data
+    if isinstance(data, str):
+        buf: Any = io.StringIO(data)
+    elif isinstance(data, io.IOBase):
+        buf = data
+    else:
+        buf = _Prefetched(data)
     with conn.cursor() as cur:
-        cur.copy_expert(stmt.as_string(conn), buf)
+        cur.copy_expert(stmt.as_string(conn), buf, size=1 << 20)
         return cur.rowcount
 
 
 @contextlib.contextmanager
 def bulk_load(conn, tables: list[str]) -> Iterator[None]:
-    """Inside the caller's transaction, drop the secondary indexes and foreign keys of
+    """Inside the caller's transaction, drop the indexes and key constraints of
     ``tables`` while a bulk COPY runs, then rebuild them from their own definitions.
 
-    PostgreSQL's advice for populating a database: checking a foreign key row by
-    row and growing indexes one row at a time is several times slower than building
-    them once afterwards. Primary keys and unique constraints stay (identity matters).
+    PostgreSQL's advice for populating a database: checking foreign keys row by row
+    and growing indexes one row at a time is several times slower than building them
+    once afterwards. Rebuilding re-checks every key, so a duplicate still fails the
+    transaction.
     """
     with conn.cursor() as cur:
-        cur.execute("""SELECT conname, conrelid::regclass::text, pg_get_constraintdef(oid)
+        cur.execute("""SELECT conname, conrelid::regclass::text, pg_get_constraintdef(oid), contype
                        FROM pg_constraint
-                       WHERE contype = 'f' AND (conrelid::regclass::text = ANY(%(t)s)
-                                                OR confrelid::regclass::text = ANY(%(t)s))""", {"t": tables})
-        foreign_keys = cur.fetchall()
+                       WHERE (contype IN ('p', 'u') AND conrelid::regclass::text = ANY(%(t)s))
+                          OR (contype = 'f' AND (conrelid::regclass::text = ANY(%(t)s)
+                                                 OR confrelid::regclass::text = ANY(%(t)s)))
+                       ORDER BY contype = 'f' DESC""", {"t": tables})
+        constraints = cur.fetchall()  # foreign keys first: they depend on the keys
         cur.execute("""SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
                        FROM pg_index i
                        WHERE i.indrelid::regclass::text = ANY(%(t)s)
                          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)""",
                     {"t": tables})
         indexes = cur.fetchall()
-        for name, table, _ in foreign_keys:
+        for name, table, _, _ in constraints:
             cur.execute(pgsql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
                 pgsql.Identifier(table), pgsql.Identifier(name)))
         for name, _ in indexes:
@@ -266,7 +319,7 @@ def bulk_load(conn, tables: list[str]) -> Iterator[None]:
     with conn.cursor() as cur:
         for _, definition in indexes:
             cur.execute(definition)
-        for name, table, definition in foreign_keys:
+        for name, table, definition, _ in reversed(constraints):
             cur.execute(pgsql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
                 pgsql.Identifier(table), pgsql.Identifier(name)) + pgsql.SQL(definition))
 

@@ -119,16 +119,18 @@ INCOMING_COLUMNS = ["line", "source", "external_id", "category", "status", "tier
 EVENT_COLUMNS = ["source", "external_id", "at", "from_status", "to_status", "actor", "note"]
 
 
-def _copy_frame(conn, table: str, frame: pd.DataFrame, columns: list[str]) -> int:
-    """COPY a frame's columns (missing ones as NULL) into a table, via CSV text."""
-    out = pd.DataFrame({c: frame[c] if c in frame else None for c in columns}, index=frame.index)
-    for c in out.columns:
-        if isinstance(out[c].dtype, pd.DatetimeTZDtype):
-            out[c] = _iso_utc(out[c])
-    buf = io.StringIO()
-    out.to_csv(buf, header=False, index=False, na_rep="\\N", lineterminator="\n")
-    buf.seek(0)
-    return db.copy_csv(conn, table, columns, buf)
+def _copy_frame(conn, table: str, frame: pd.DataFrame, columns: list[str], *, chunk_rows: int = 100_000) -> int:
+    """COPY a frame's columns (missing ones as NULL) into a table, as CSV text formatted
+    chunk by chunk while the server ingests the previous chunk."""
+    def chunks():
+        for start in range(0, len(frame), chunk_rows):
+            part = frame.iloc[start:start + chunk_rows]
+            out = pd.DataFrame({c: part[c] if c in part else None for c in columns}, index=part.index)
+            for c in out.columns:
+                if isinstance(out[c].dtype, pd.DatetimeTZDtype):
+                    out[c] = _iso_utc(out[c])
+            yield out.to_csv(header=False, index=False, na_rep="\\N", lineterminator="\n")
+    return db.copy_csv(conn, table, columns, chunks())
 
 
 def _iso_utc(times: pd.Series) -> np.ndarray:
@@ -291,3 +293,16 @@ def fetch_cases(conn, params: dict[str, Any], *, search: str | None = None, open
     return pd.DataFrame(rows, columns=["source", "external_id", "category", "status", "tier", "reported_at", "due_at",
                                        "closed_at", "micro_code", "exclusive_code", "assignee", "address",
                                        "description", "lon", "lat"])
+
+
+def fetch_overdue(conn, *, now) -> pd.DataFrame:
+    """Open cases past their deadline, not yet supervised (rows locked for update)."""
+    return pd.DataFrame(db.fetch_all(conn, "fetch_overdue", {"now": now}),
+                        columns=["id", "category", "status", "tier", "due_at", "micro_code", "exclusive_code"])
+
+
+def save_escalations(conn, escalations: pd.DataFrame, *, now, actor: str) -> int:
+    """Apply escalations (id, from_status, status, tier, due_at, assignee, note) and record an event each."""
+    db.execute(conn, "save_escalated_table")
+    _copy_frame(conn, "escalated", escalations, ["id", "from_status", "status", "tier", "due_at", "assignee", "note"])
+    return db.execute(conn, "save_escalations", {"now": now, "actor": actor})

@@ -474,6 +474,48 @@ def set_incident_status(database: _db.Database, *, source: str, external_id: str
         return {"source": source, "external_id": external_id, "from": incident["status"], "to": new}
 
 
+def escalate_overdue(database: _db.Database, *, now: datetime | None = None,
+                     actor: str = "系统督办") -> dict[str, int]:
+    """Escalate every open case whose deadline has passed, by the tier rules.
+
+    general → complex (the community) → hard (the street's coordination desk),
+    each with a new deadline from ``now`` at its new tier; a case already at the
+    top tier goes under supervision (督办). One event per change.
+
+    Returns
+    -------
+    dict
+        ``{'escalated': n, 'supervised': m}``.
+    """
+    now = now or datetime.now(dispatch.CHINA_TZ)
+    rules = dispatch.load_rules()
+    with database.transaction() as conn:
+        overdue = store.fetch_overdue(conn, now=now)
+        if not len(overdue):
+            return {"escalated": 0, "supervised": 0}
+        _, _, staff, parents = _dispatch_context(conn)
+        step = [dispatch.next_escalation(t, d, now, rules=rules) for t, d in zip(overdue["tier"], overdue["due_at"])]
+        overdue["step"] = step
+        supervise = (overdue["step"] == "supervised") & overdue["status"].map(
+            lambda s: "supervised" in dispatch.allowed_next(s, rules=rules))
+        raise_tier = overdue["step"].isin(list(dispatch.TIERS))
+        out = overdue[supervise | raise_tier].copy()
+        out["from_status"] = out["status"]
+        up = out["step"] != "supervised"
+        out.loc[~up, "status"] = "supervised"
+        out["tier"] = out["tier"].where(~up, out["step"])
+        start = pd.Series(pd.Timestamp(now), index=out.index)
+        out["due_at"] = out["due_at"].where(~up, dispatch.due_at_many(start, out["category"], rules=rules,
+                                                                      tiers=out["tier"]))
+        out["community_code"] = out["micro_code"].map(lambda c: _ancestor(parents, c, 2))
+        out["street_code"] = out["micro_code"].map(lambda c: _ancestor(parents, c, 3))
+        out["assignee"] = dispatch.assignees_many(out, staff=staff)
+        names = {"complex": "社区(复杂)", "hard": "街道(疑难)"}
+        out["note"] = ["逾期督办" if not u else f"逾期升级至{names.get(t, t)}" for u, t in zip(up, out["tier"])]
+        store.save_escalations(conn, out, now=now, actor=actor)
+    return {"escalated": int(up.sum()), "supervised": int((~up).sum())}
+
+
 def incident_history(database: _db.Database, *, source: str, external_id: str) -> tuple[dict[str, Any], pd.DataFrame]:
     """One case and its events, oldest first."""
     with database.connection() as conn:

@@ -176,3 +176,35 @@ def layer_file(tmp_path):
     path = tmp_path / "grids.geojson"
     hierarchy().to_file(path, driver="GeoJSON")
     return path
+
+
+# -- the demo district, for the app's tests --------------------------------------------------
+
+DEMO_INCIDENTS, DEMO_SEED = 20_000, 7
+
+
+@pytest.fixture(scope="session")
+def demo_database_url(pg_server, template_url):
+    """URL of a database of the session's own holding the demo district 中原区
+    (``load_demo(incidents=20000, seed=7)``, about 30–40 s, so once per session).
+
+    Shared by the UI and browser tests: they only read it, so none may write to it.
+    Incidents are generated relative to now, like ``python -m gis demo``.
+    """
+    from gis import workflows
+
+    name = f"gis_test_demo_{os.getpid()}"
+    conn = admin(pg_server["url"])
+    with conn.cursor() as cur:
+        cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name)))
+        cur.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY file_copy").format(
+            pgsql.Identifier(name), pgsql.Identifier(TEMPLATE)))
+    url = url_for(pg_server["url"], name)
+    try:
+        with gisdb.Database(url, maxconn=4) as database:
+            workflows.load_demo(database, incidents=DEMO_INCIDENTS, seed=DEMO_SEED)
+        yield url
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name)))
+        conn.close()

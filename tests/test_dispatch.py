@@ -361,7 +361,7 @@ def test_failed_verification_goes_to_rework_and_back_to_work(rules):
 
 
 def test_allowed_next_lists_the_rules_order(rules):
-    assert allowed_next("received", rules=rules) == ("dispatched", "closed")
+    assert allowed_next("received", rules=rules) == ("dispatched", "closed", "supervised")
     assert allowed_next("closed", rules=rules) == ()
     assert allowed_next("督办", rules=rules) == ("dispatched", "in_progress", "resolved")
 

@@ -185,3 +185,30 @@ def test_export_writes_csv_geojson_and_open311(grids_loaded, tmp_path, cli):
     requests = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
     a1 = next(r for r in requests if r["service_request_id"] == "A1")
     assert a1["status"] == "open" and a1["extended_attributes"]["micro_code"] == "G1-01"
+
+
+def test_overdue_cases_escalate_tier_by_tier_then_go_under_supervision(grids_loaded, tmp_path):
+    from datetime import datetime, timedelta
+
+    from gis.dispatch import CHINA_TZ
+    workflows.import_incidents(grids_loaded, write_csv(tmp_path / "a.csv", GOOD[:1]))
+    staff = tmp_path / "staff.csv"
+    staff.write_text("grid_code,role,name,phone\nC1,网格长,张伟,13800000000\n", encoding="utf-8")
+    workflows.import_staff(grids_loaded, staff)
+    first = incident(grids_loaded, "A1")
+    assert first["tier"] == "general"
+    now = first["due_at"] + timedelta(minutes=1)
+    assert workflows.escalate_overdue(grids_loaded, now=now) == {"escalated": 1, "supervised": 0}
+    second = incident(grids_loaded, "A1")
+    assert second["tier"] == "complex" and second["assignee"] == "张伟" and second["due_at"] > now
+    assert workflows.escalate_overdue(grids_loaded, now=now) == {"escalated": 0, "supervised": 0}
+    later = second["due_at"] + timedelta(minutes=1)
+    assert workflows.escalate_overdue(grids_loaded, now=later)["escalated"] == 1
+    third = incident(grids_loaded, "A1")
+    assert third["tier"] == "hard" and third["assignee"].startswith("街道吹哨报到平台")
+    assert workflows.escalate_overdue(grids_loaded, now=third["due_at"] + timedelta(minutes=1)) == {
+        "escalated": 0, "supervised": 1}
+    assert incident(grids_loaded, "A1")["status"] == "supervised"
+    _, events = workflows.incident_history(grids_loaded, source="12345", external_id="A1")
+    assert list(events["note"])[-3:] == ["逾期升级至社区(复杂)", "逾期升级至街道(疑难)", "逾期督办"]
+    assert datetime.now(CHINA_TZ) > first["reported_at"]

@@ -144,3 +144,27 @@ TRUNCATE incident, incident_event;
 
 -- name: save_demo_incidents_removed
 DELETE FROM incident WHERE batch_id IN (SELECT id FROM import_batch WHERE kind = 'demo');
+
+-- name: fetch_overdue
+-- open cases past their deadline that are not yet under supervision
+SELECT id, category, status, tier, due_at, micro_code, exclusive_code
+FROM incident
+WHERE status NOT IN ('resolved', 'verified', 'closed', 'supervised') AND due_at < %(now)s
+FOR UPDATE;
+
+-- name: save_escalated_table
+CREATE TEMP TABLE escalated (
+    id bigint PRIMARY KEY, from_status text, status text, tier text, due_at timestamptz, assignee text, note text
+) ON COMMIT DROP;
+
+-- name: save_escalations
+WITH changed AS (
+    UPDATE incident i
+    SET status = e.status, tier = e.tier, due_at = e.due_at, assignee = coalesce(e.assignee, i.assignee),
+        updated_at = now()
+    FROM escalated e WHERE e.id = i.id
+    RETURNING i.id
+)
+INSERT INTO incident_event (incident_id, at, from_status, to_status, actor, note)
+SELECT e.id, %(now)s, e.from_status, e.status, %(actor)s, e.note
+FROM escalated e JOIN changed c ON c.id = e.id;
