@@ -51,7 +51,7 @@ import os
 import tempfile
 import tomllib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -382,6 +382,38 @@ def read_incidents(path: str | os.PathLike, *, crs: str = "wgs84", source: str |
 # ---------------------------------------------------------------------------
 # Encoding and format
 # ---------------------------------------------------------------------------
+
+def check_records(records: Sequence[Mapping[str, Any]], *, crs: str = "wgs84", source: str | None = None,
+                  rules: Rules | None = None) -> Chunk:
+    """Check incidents given as records (a form, an API call) exactly as a file's rows are.
+
+    Parameters
+    ----------
+    records
+        Dicts with the CSV fields (``source, external_id, category, lon, lat,
+        reported_at, status, description, address``; optional ``priority,
+        closed_at, reporter_phone``); lon, lat in degrees of ``crs``.
+    crs, source, rules
+        As for :func:`read_incidents`.
+
+    Returns
+    -------
+    Chunk
+        Good rows (converted to WGS-84) and refused ones with their reasons;
+        ``line`` is the record's position, from 1.
+    """
+    rules = rules or load_rules()
+    source = source.strip() if isinstance(source, str) and source.strip() else None
+    columns = {name: [_as_text(record.get(name)) for record in records] for name in _TEXT_FIELDS}
+    table = _json_columns(columns, len(records))
+
+    def raw(rec: int, _row: dict[str, Any]) -> str:
+        return json.dumps(records[rec], ensure_ascii=False, default=str)
+
+    state = _State(rules=rules, crs=parse_crs(crs), source=source, raw=raw, skip_blank=False,
+                   dedupe=_repeated_keys(_keys(table, source)))
+    return _check(table, state)
+
 
 def detect_encoding(path: str | os.PathLike) -> str:
     """The text encoding of a file: UTF-8 (with or without BOM) or GB18030.

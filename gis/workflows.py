@@ -151,7 +151,6 @@ def save_grid_layer(database: _db.Database, grids: gpd.GeoDataFrame, *, declared
         store.save_version_active(conn, version_id=version_id)
         reassigned = reassign_incidents(conn, version_id=version_id)
         counts = {r["level"]: int(r["grids"]) for r in store.fetch_grid_counts(conn, version_id=version_id).to_dict("records")}
-    _grid_index.cache_clear()
     return GridImport(version_id, counts, problems, notes or [], reassigned)
 
 
@@ -209,11 +208,16 @@ def fetch_staff(database: _db.Database, *, grid_codes: list[str] | None = None, 
 
 
 @functools.lru_cache(maxsize=4)
-def _grid_index(database: _db.Database, version_id: int) -> GridIndex:
+def _grids_of_version(database: _db.Database, version_id: int) -> gpd.GeoDataFrame:
+    """All grids of a version; versions never change once stored, so the cache needs no expiry."""
     with database.connection() as conn:
-        micro = store.fetch_grids(conn, version_id=version_id, level="micro")
-        exclusive = store.fetch_grids(conn, version_id=version_id, level="exclusive")
-    return GridIndex(micro, exclusive)
+        return store.fetch_grids(conn, version_id=version_id)
+
+
+@functools.lru_cache(maxsize=4)
+def _grid_index(database: _db.Database, version_id: int) -> GridIndex:
+    grids = _grids_of_version(database, version_id)
+    return GridIndex(grids[grids["level"] == "micro"], grids[grids["level"] == "exclusive"])
 
 
 def grid_index(database: _db.Database) -> tuple[int, GridIndex]:
@@ -400,6 +404,33 @@ def import_incidents(database: _db.Database, path: str | Path, *, crs: str = "wg
 # -- the demo district ----------------------------------------------------------------------------
 
 
+def receive_incident(database: _db.Database, record: dict[str, Any], *, crs: str = "wgs84",
+                     actor: str = "受理窗口") -> dict[str, Any]:
+    """Take one new case (a form, the hotline desk, an API call): checked like an imported
+    row, assigned to its micro-grid by the same rule, dispatched and stored.
+
+    Returns the stored incident (micro-grid, tier, deadline, assignee).
+
+    Raises
+    ------
+    InputError
+        Naming the field and the fix when the record is refused.
+    """
+    from gis import incidents as incidents_mod
+
+    chunk = incidents_mod.check_records([record], crs=crs)
+    if chunk.refused:
+        reject = chunk.rejects.iloc[0]
+        field_name = None if pd.isna(reject["field"]) else reject["field"]
+        raise InputError(str(reject["reason"]), field=field_name)
+    with database.transaction() as conn:
+        batch_id = store.save_import_batch(conn, kind="incidents", source_path="receive_incident",
+                                           input_crs=parse_crs(crs))
+        store_incidents(conn, [chunk], batch_id=batch_id, actor=actor)
+        return store.fetch_incident(conn, source=chunk.incidents["source"].iloc[0],
+                                    external_id=chunk.incidents["external_id"].iloc[0])
+
+
 def load_demo(database: _db.Database, *, incidents: int = 20000, seed: int = 42, if_empty: bool = False,
               progress: Callable[[str, int, int], None] | None = None) -> str:
     """Load the demo district 中原区 (synthetic boundaries, real names and codes), reproducibly.
@@ -542,12 +573,6 @@ def export_incidents(database: _db.Database, path: str | Path, *, fmt: str | Non
 
 
 # -- analytics: what the map, the case list and the bulletin show ----------------------------------
-
-
-@functools.lru_cache(maxsize=4)
-def _grids_of_version(database: _db.Database, version_id: int) -> gpd.GeoDataFrame:
-    with database.connection() as conn:
-        return store.fetch_grids(conn, version_id=version_id)
 
 
 def active_grids(database: _db.Database) -> gpd.GeoDataFrame:

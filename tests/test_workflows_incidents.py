@@ -212,3 +212,18 @@ def test_overdue_cases_escalate_tier_by_tier_then_go_under_supervision(grids_loa
     _, events = workflows.incident_history(grids_loaded, source="12345", external_id="A1")
     assert list(events["note"])[-3:] == ["逾期升级至社区(复杂)", "逾期升级至街道(疑难)", "逾期督办"]
     assert datetime.now(CHINA_TZ) > first["reported_at"]
+
+
+def test_a_single_new_case_is_checked_assigned_and_dispatched_like_an_import(grids_loaded):
+    glon, glat = wgs84_to_gcj02(X0 + 2.5 * D, Y0 + 0.5 * D)
+    stored = workflows.receive_incident(grids_loaded, {
+        "source": "resident_app", "external_id": "R-1", "category": "私装地锁", "lon": glon, "lat": glat,
+        "reported_at": "2025-10-09T09:00:00", "status": "received", "description": "小区门口私装地锁",
+        "address": "桐柏路12号"}, crs="gcj02")
+    assert stored["micro_code"] == "G2-01" and stored["category"] == "order.ground_lock"
+    assert stored["due_at"] > stored["reported_at"]
+    with pytest.raises(InputError, match="lat 95.0 is outside -90..90"):
+        workflows.receive_incident(grids_loaded, {
+            "source": "resident_app", "external_id": "R-2", "category": "other", "lon": X0, "lat": 95,
+            "reported_at": "2025-10-09T09:00:00", "status": "received", "description": "", "address": ""})
+    assert incident(grids_loaded, "R-2", "resident_app") is None
