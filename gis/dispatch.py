@@ -1212,13 +1212,11 @@ def assignees_many(cases: pd.DataFrame, *, staff: pd.DataFrame | None) -> pd.Ser
     lookup = _staff_lookup(staff)
     keys = ["tier", "micro_code", "exclusive_code", "community_code", "street_code"]
     frame = cases[keys].astype(object).where(cases[keys].notna(), None)
-    memo: dict[tuple, str | None] = {}
-    out = []
-    for key in frame.itertuples(index=False, name=None):
-        if key not in memo:
-            memo[key] = _assignee(*key, lookup)
-        out.append(memo[key])
-    return pd.Series(out, index=cases.index, dtype=object)
+    # a district has a few thousand grids: decide once per distinct combination
+    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(frame.fillna("\0")))
+    answers = np.array([_assignee(*(None if v == "\0" else v for v in key), lookup) for key in uniques],
+                       dtype=object)
+    return pd.Series(answers[codes] if len(codes) else [], index=cases.index, dtype=object)
 
 
 def _staff_lookup(staff: pd.DataFrame | None) -> dict[tuple[str, str], str]:

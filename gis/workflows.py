@@ -321,10 +321,20 @@ def prepare_incidents(incidents: pd.DataFrame, *, index: GridIndex | None, staff
     tiers = {code: cat.tier for code, cat in rules.categories.items()}
     out["tier"] = out["category"].map(tiers).fillna("general")
     out["due_at"] = dispatch.due_at_many(out["reported_at"], out["category"], rules=rules)
-    out["community_code"] = out["micro_code"].map(lambda c: _ancestor(parents, c, 2))
-    out["street_code"] = out["micro_code"].map(lambda c: _ancestor(parents, c, 3))
-    out["assignee"] = dispatch.assignees_many(out, staff=staff)
-    return out.drop(columns=["community_code", "street_code"])
+    out["assignee"] = assignees(out, staff=staff, parents=parents)
+    return out
+
+
+def assignees(cases: pd.DataFrame, *, staff: pd.DataFrame, parents: dict[str, str]) -> pd.Series:
+    """Who takes each case at its tier (see :func:`gis.dispatch.assignee_for`), the
+    community and street found by walking up from the micro-grid."""
+    micro = cases["micro_code"].astype(object)
+    distinct = micro.dropna().unique()
+    community = {c: _ancestor(parents, c, 2) for c in distinct}
+    street = {c: _ancestor(parents, c, 3) for c in distinct}
+    keyed = cases[["tier", "micro_code", "exclusive_code"]].assign(
+        community_code=micro.map(community), street_code=micro.map(street))
+    return dispatch.assignees_many(keyed, staff=staff)
 
 
 def _ancestor(parents: dict[str, str], code: str | None, steps: int) -> str | None:
@@ -538,9 +548,7 @@ def escalate_overdue(database: _db.Database, *, now: datetime | None = None,
         start = pd.Series(pd.Timestamp(now), index=out.index)
         out["due_at"] = out["due_at"].where(~up, dispatch.due_at_many(start, out["category"], rules=rules,
                                                                       tiers=out["tier"]))
-        out["community_code"] = out["micro_code"].map(lambda c: _ancestor(parents, c, 2))
-        out["street_code"] = out["micro_code"].map(lambda c: _ancestor(parents, c, 3))
-        out["assignee"] = dispatch.assignees_many(out, staff=staff)
+        out["assignee"] = assignees(out, staff=staff, parents=parents)
         names = {"complex": "社区(复杂)", "hard": "街道(疑难)"}
         out["note"] = ["逾期督办" if not u else f"逾期升级至{names.get(t, t)}" for u, t in zip(up, out["tier"])]
         store.save_escalations(conn, out, now=now, actor=actor)
