@@ -138,17 +138,28 @@ def rollup(micro_stats: pd.DataFrame, grids: gpd.GeoDataFrame, *, level: str,
     Units with no cases are kept with zero counts, so the map shows them.
     """
     units = grids[grids["level"] == level]
+    mapping = unit_of_micro(grids, level=level)
     if within is not None:
+        levels = dict(zip(grids["code"], grids["level"]))
+        if within not in levels:
+            from gis.errors import InputError
+            raise InputError(f"grid '{within}' is not in the active grids", field="within",
+                             fix="give the code of a stored street, community or grid")
         under = set(micro_codes_under(grids, within) or [])
-        mapping = unit_of_micro(grids, level=level)
         keep = set(mapping[mapping.index.isin(under)].dropna())
-        units = units[units["code"].isin(keep | ({within} if level == grids.set_index("code").at[within, "level"] else set()))]
+        units = units[units["code"].isin(keep | ({within} if levels[within] == level else set()))]
     stats = micro_stats.dropna(subset=["micro_code"]).copy()
-    stats["unit"] = stats["micro_code"].map(unit_of_micro(grids, level=level))
+    stats["unit"] = stats["micro_code"].map(mapping)
     sums = stats.groupby("unit")[COUNT_COLUMNS].sum()
     out = units[["code", "name", "level", "parent_code", "households", "geometry"]].merge(
         sums, left_on="code", right_index=True, how="left")
     out[COUNT_COLUMNS] = out[COUNT_COLUMNS].fillna(0).astype(int)
+    # a unit without its own household count gets the sum of its micro-grids'
+    micro = grids[grids["level"] == "micro"]
+    micro_households = pd.to_numeric(micro["households"], errors="coerce").groupby(
+        micro["code"].map(mapping).to_numpy()).sum(min_count=1)
+    own = pd.to_numeric(out["households"], errors="coerce")
+    out["households"] = own.fillna(out["code"].map(micro_households))
     return gpd.GeoDataFrame(with_rates(out), geometry="geometry", crs=grids.crs)
 
 

@@ -281,14 +281,18 @@ def fetch_category_counts(conn, params: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(db.fetch_all(conn, "fetch_category_counts", params), columns=["category", "received", "open"])
 
 
-def fetch_heat_cells(conn, params: dict[str, Any], *, cell_deg: float, overdue_weight: float) -> pd.DataFrame:
-    rows = db.fetch_all(conn, "fetch_heat_cells", {**params, "cell_deg": cell_deg, "overdue_weight": overdue_weight})
+def fetch_heat_cells(conn, params: dict[str, Any], *, cell_lon_deg: float, cell_lat_deg: float,
+                     overdue_weight: float) -> pd.DataFrame:
+    rows = db.fetch_all(conn, "fetch_heat_cells", {**params, "cell_lon_deg": cell_lon_deg,
+                                                   "cell_lat_deg": cell_lat_deg, "overdue_weight": overdue_weight})
     return pd.DataFrame(rows, columns=["lon", "lat", "weight"]).astype(float)
 
 
 def fetch_cases(conn, params: dict[str, Any], *, search: str | None = None, open_only: bool = False,
                 limit: int = 5000) -> pd.DataFrame:
-    pattern = f"%{search.replace('%', r'\%').replace('_', r'\_')}%" if search else None
+    # backslash first: it is LIKE's escape character
+    escaped = search.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") if search else None
+    pattern = f"%{escaped}%" if search else None
     rows = db.fetch_all(conn, "fetch_cases", {**params, "search": pattern, "open_only": open_only, "limit": limit})
     return pd.DataFrame(rows, columns=["source", "external_id", "category", "status", "tier", "reported_at", "due_at",
                                        "closed_at", "micro_code", "exclusive_code", "assignee", "address",

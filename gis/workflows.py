@@ -648,9 +648,12 @@ def heat_cells(database: _db.Database, flt: analytics.CaseFilter, *, layer: str,
         weight = overdue_weight
     else:
         raise InputError(f"heat layer '{layer}' is unknown", fix=f"use one of {', '.join(HEAT_LAYERS)}")
-    cell_deg = cell_m / 111_320.0
+    minx, miny, maxx, maxy = active_grids(database).total_bounds
+    cell_lat_deg = cell_m / 111_320.0
+    cell_lon_deg = float(cell_lat_deg / np.cos(np.radians((miny + maxy) / 2)))
     with database.connection() as conn:
-        return store.fetch_heat_cells(conn, _params(database, flt, now), cell_deg=cell_deg, overdue_weight=weight)
+        return store.fetch_heat_cells(conn, _params(database, flt, now), cell_lon_deg=cell_lon_deg,
+                                      cell_lat_deg=cell_lat_deg, overdue_weight=weight)
 
 
 def daily_counts(database: _db.Database, flt: analytics.CaseFilter, *, now: datetime | None = None) -> pd.DataFrame:

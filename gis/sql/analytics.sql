@@ -4,13 +4,15 @@
 -- 办结 (completed) = 结案 closed; open = not resolved/verified/closed.
 
 -- name: fetch_micro_stats
+-- as things stood at now: a case closed after now still counts as open then
 SELECT micro_code,
        count(*) AS received,
-       count(*) FILTER (WHERE status = 'closed') AS completed,
-       count(*) FILTER (WHERE status = 'closed' OR due_at <= %(now)s) AS due,
-       count(*) FILTER (WHERE status = 'closed' AND closed_at <= due_at) AS on_time,
-       count(*) FILTER (WHERE status NOT IN ('resolved', 'verified', 'closed')) AS open,
-       count(*) FILTER (WHERE status NOT IN ('resolved', 'verified', 'closed')
+       count(*) FILTER (WHERE status = 'closed' AND coalesce(closed_at <= %(now)s, true)) AS completed,
+       count(*) FILTER (WHERE (status = 'closed' AND coalesce(closed_at <= %(now)s, true))
+                           OR due_at <= %(now)s) AS due,
+       count(*) FILTER (WHERE status = 'closed' AND closed_at <= due_at AND closed_at <= %(now)s) AS on_time,
+       count(*) FILTER (WHERE status NOT IN ('resolved', 'verified', 'closed') OR closed_at > %(now)s) AS open,
+       count(*) FILTER (WHERE (status NOT IN ('resolved', 'verified', 'closed') OR closed_at > %(now)s)
                           AND (due_at < %(now)s OR status = 'supervised')) AS overdue
 FROM incident
 WHERE reported_at >= %(since)s AND reported_at < %(until)s
@@ -34,7 +36,7 @@ WHERE status = 'closed' AND closed_at IS NOT NULL
 
 -- name: fetch_daily_counts
 SELECT (reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS received,
-       count(*) FILTER (WHERE status = 'closed') AS completed
+       count(*) FILTER (WHERE status = 'closed' AND coalesce(closed_at <= %(now)s, true)) AS completed
 FROM incident
 WHERE reported_at >= %(since)s AND reported_at < %(until)s
   AND (%(categories)s::text[] IS NULL OR category = ANY(%(categories)s))
@@ -45,7 +47,7 @@ GROUP BY 1 ORDER BY 1;
 
 -- name: fetch_category_counts
 SELECT category, count(*) AS received,
-       count(*) FILTER (WHERE status NOT IN ('resolved', 'verified', 'closed')) AS open
+       count(*) FILTER (WHERE status NOT IN ('resolved', 'verified', 'closed') OR closed_at > %(now)s) AS open
 FROM incident
 WHERE reported_at >= %(since)s AND reported_at < %(until)s
   AND (%(categories)s::text[] IS NULL OR category = ANY(%(categories)s))
@@ -55,10 +57,12 @@ WHERE reported_at >= %(since)s AND reported_at < %(until)s
 GROUP BY category ORDER BY received DESC;
 
 -- name: fetch_heat_cells
--- points snapped to cells of cell_deg degrees, counted; open overdue cases weigh overdue_weight
-SELECT round(ST_X(geom) / %(cell_deg)s) * %(cell_deg)s AS lon,
-       round(ST_Y(geom) / %(cell_deg)s) * %(cell_deg)s AS lat,
-       sum(CASE WHEN status NOT IN ('resolved', 'verified', 'closed') AND due_at < %(now)s
+-- points snapped to cells (square on the ground: the lon step is widened by 1/cos(lat)),
+-- counted; open cases past their deadline or under supervision weigh overdue_weight
+SELECT round(ST_X(geom) / %(cell_lon_deg)s) * %(cell_lon_deg)s AS lon,
+       round(ST_Y(geom) / %(cell_lat_deg)s) * %(cell_lat_deg)s AS lat,
+       sum(CASE WHEN status NOT IN ('resolved', 'verified', 'closed')
+                     AND (due_at < %(now)s OR status = 'supervised')
                 THEN %(overdue_weight)s ELSE 1 END) AS weight
 FROM incident
 WHERE reported_at >= %(since)s AND reported_at < %(until)s
