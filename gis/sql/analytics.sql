@@ -1,6 +1,7 @@
--- Aggregates for maps, KPIs and bulletins. Every query takes the same case filter:
--- since/until (reported_at, half-open), categories, sources, statuses, micro_codes
--- (text[] or NULL for all) and now (what counts as overdue).
+-- Aggregates for maps, KPIs and bulletins. Every query takes the same case filter,
+-- filtered_incidents() of migration 0002: since/until (reported_at, half-open),
+-- categories, sources, statuses, micro_codes (text[] or NULL for all), and now
+-- (what counts as overdue; figures are as things stood then).
 -- 办结 (completed) = 结案 closed; open = not resolved/verified/closed.
 
 -- name: fetch_micro_stats
@@ -14,46 +15,26 @@ SELECT micro_code,
        count(*) FILTER (WHERE status NOT IN ('resolved', 'verified', 'closed') OR closed_at > %(now)s) AS open,
        count(*) FILTER (WHERE (status NOT IN ('resolved', 'verified', 'closed') OR closed_at > %(now)s)
                           AND (due_at < %(now)s OR status = 'supervised')) AS overdue
-FROM incident
-WHERE reported_at >= %(since)s AND reported_at < %(until)s
-  AND (%(categories)s::text[] IS NULL OR category = ANY(%(categories)s))
-  AND (%(sources)s::text[] IS NULL OR source = ANY(%(sources)s))
-  AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s))
-  AND (%(micro_codes)s::text[] IS NULL OR micro_code = ANY(%(micro_codes)s))
+FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s)
 GROUP BY micro_code;
 
 -- name: fetch_handling_hours
 -- median and 90th percentile of reported → closed, in hours
 SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM closed_at - reported_at) / 3600) AS median_h,
        percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM closed_at - reported_at) / 3600) AS p90_h
-FROM incident
-WHERE status = 'closed' AND closed_at IS NOT NULL
-  AND reported_at >= %(since)s AND reported_at < %(until)s
-  AND (%(categories)s::text[] IS NULL OR category = ANY(%(categories)s))
-  AND (%(sources)s::text[] IS NULL OR source = ANY(%(sources)s))
-  AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s))
-  AND (%(micro_codes)s::text[] IS NULL OR micro_code = ANY(%(micro_codes)s));
+FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s)
+WHERE status = 'closed' AND closed_at IS NOT NULL AND closed_at <= %(now)s;
 
 -- name: fetch_daily_counts
 SELECT (reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS received,
        count(*) FILTER (WHERE status = 'closed' AND coalesce(closed_at <= %(now)s, true)) AS completed
-FROM incident
-WHERE reported_at >= %(since)s AND reported_at < %(until)s
-  AND (%(categories)s::text[] IS NULL OR category = ANY(%(categories)s))
-  AND (%(sources)s::text[] IS NULL OR source = ANY(%(sources)s))
-  AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s))
-  AND (%(micro_codes)s::text[] IS NULL OR micro_code = ANY(%(micro_codes)s))
+FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s)
 GROUP BY 1 ORDER BY 1;
 
 -- name: fetch_category_counts
 SELECT category, count(*) AS received,
        count(*) FILTER (WHERE status NOT IN ('resolved', 'verified', 'closed') OR closed_at > %(now)s) AS open
-FROM incident
-WHERE reported_at >= %(since)s AND reported_at < %(until)s
-  AND (%(categories)s::text[] IS NULL OR category = ANY(%(categories)s))
-  AND (%(sources)s::text[] IS NULL OR source = ANY(%(sources)s))
-  AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s))
-  AND (%(micro_codes)s::text[] IS NULL OR micro_code = ANY(%(micro_codes)s))
+FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s)
 GROUP BY category ORDER BY received DESC;
 
 -- name: fetch_heat_cells
@@ -64,23 +45,14 @@ SELECT round(ST_X(geom) / %(cell_lon_deg)s) * %(cell_lon_deg)s AS lon,
        sum(CASE WHEN status NOT IN ('resolved', 'verified', 'closed')
                      AND (due_at < %(now)s OR status = 'supervised')
                 THEN %(overdue_weight)s ELSE 1 END) AS weight
-FROM incident
-WHERE reported_at >= %(since)s AND reported_at < %(until)s
-  AND (%(categories)s::text[] IS NULL OR category = ANY(%(categories)s))
-  AND (%(sources)s::text[] IS NULL OR source = ANY(%(sources)s))
-  AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s))
-  AND (%(micro_codes)s::text[] IS NULL OR micro_code = ANY(%(micro_codes)s))
+FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s)
 GROUP BY 1, 2;
 
 -- name: fetch_cases
 SELECT source, external_id, category, status, tier, reported_at, due_at, closed_at, micro_code, exclusive_code,
        assignee, address, description, ST_X(geom) AS lon, ST_Y(geom) AS lat
-FROM incident
-WHERE reported_at >= %(since)s AND reported_at < %(until)s
-  AND (%(categories)s::text[] IS NULL OR category = ANY(%(categories)s))
-  AND (%(sources)s::text[] IS NULL OR source = ANY(%(sources)s))
-  AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s))
-  AND (%(micro_codes)s::text[] IS NULL OR micro_code = ANY(%(micro_codes)s))
+FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s)
+WHERE true
   AND (%(open_only)s IS FALSE OR status NOT IN ('resolved', 'verified', 'closed'))
   AND (%(search)s::text IS NULL OR external_id ILIKE %(search)s OR address ILIKE %(search)s
        OR description ILIKE %(search)s OR assignee ILIKE %(search)s)
