@@ -129,3 +129,24 @@ def test_staff_import_refuses_a_bad_row_by_line_and_keeps_the_roster(cli, layer_
     assert "line 3, field 'role': '组长' is not a role; use one of 网格长" in done.stderr
     result = json.loads(cli("locate", str(X0 + 0.5 * D), str(Y0 + 0.5 * D)).stdout)
     assert [s["name"] for s in result["staff"]] == ["王芳"]
+
+
+def test_the_demo_district_exports_real_names_under_real_streets_and_validates_clean(cli, tmp_path):
+    from gis.demo import reference_communities, reference_streets
+
+    done = cli("demo", "--incidents", "0", "--seed", "3")
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "zhongyuan.gpkg"
+    assert cli("grids", "export", str(out)).returncode == 0
+    grids = gpd.read_file(out)
+    streets = grids[grids["level"] == "street"]
+    communities = grids[grids["level"] == "community"]
+    assert len(streets) == 14 and len(communities) == 157
+    assert dict(zip(streets["code"], streets["name"])) == dict(zip(*reference_streets()[["code", "name"]].T.values))
+    real = reference_communities().set_index("code")
+    assert (communities.set_index("code")["name"] == real["name"]).all()
+    assert (communities.set_index("code")["parent_code"] == real["street_code"]).all()
+    hanghai = grids[grids["parent_code"].isin(communities.loc[communities["parent_code"] == "410102009", "code"])]
+    assert len(hanghai) == 191
+    check = cli("grids", "validate", str(out))
+    assert check.returncode == 0 and "no problems found" in check.stdout, check.stdout[-2000:]
