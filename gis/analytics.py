@@ -80,35 +80,53 @@ def iso_week(text: str) -> tuple[date, date]:
 # -- the grid tree ------------------------------------------------------------------------------
 
 
+class GridTree:
+    """Parent and child lookups over one grid version, built once and reused
+    (a district has thousands of grids; pages ask these questions many times)."""
+
+    def __init__(self, grids: pd.DataFrame) -> None:
+        self.level = dict(zip(grids["code"], grids["level"]))
+        self.parent = dict(zip(grids["code"], grids["parent_code"]))
+        self.children: dict[str | None, list[str]] = {}
+        for code, parent in zip(grids["code"], grids["parent_code"]):
+            self.children.setdefault(parent, []).append(code)
+        self.micro = [c for c, lv in self.level.items() if lv == "micro"]
+        self._units: dict[str, pd.Series] = {}
+        self._under: dict[str, list[str]] = {}
+
+    def unit_of_micro(self, level: str) -> pd.Series:
+        """For every micro-grid code, its ancestor at ``level`` (itself for 'micro'; None if none)."""
+        if level not in self._units:
+            out = {}
+            for code in self.micro:
+                node = code
+                while node is not None and self.level.get(node) != level:
+                    node = self.parent.get(node)
+                out[code] = node
+            self._units[level] = pd.Series(out, dtype=object)
+        return self._units[level]
+
+    def micro_under(self, code: str) -> list[str]:
+        """The micro-grids below a grid (itself if micro), sorted."""
+        if code not in self._under:
+            out, stack = [], [code]
+            while stack:
+                node = stack.pop()
+                if self.level.get(node) == "micro":
+                    out.append(node)
+                stack.extend(self.children.get(node, []))
+            self._under[code] = sorted(out)
+        return self._under[code]
+
+
 def unit_of_micro(grids: pd.DataFrame, *, level: str) -> pd.Series:
     """For every micro-grid code, the code of its ancestor at ``level`` (the micro code itself for 'micro')."""
-    parents = dict(zip(grids["code"], grids["parent_code"]))
-    levels = dict(zip(grids["code"], grids["level"]))
-    micro = grids.loc[grids["level"] == "micro", "code"]
-    out = {}
-    for code in micro:
-        node = code
-        while node is not None and levels.get(node) != level:
-            node = parents.get(node)
-        out[code] = node
-    return pd.Series(out, dtype=object)
+    return GridTree(grids).unit_of_micro(level)
 
 
 def micro_codes_under(grids: pd.DataFrame, code: str | None) -> list[str] | None:
     """The micro-grids below a grid (itself if micro); None for no restriction."""
-    if code is None:
-        return None
-    children: dict[str, list[str]] = {}
-    for c, p in zip(grids["code"], grids["parent_code"]):
-        children.setdefault(p, []).append(c)
-    levels = dict(zip(grids["code"], grids["level"]))
-    out, stack = [], [code]
-    while stack:
-        node = stack.pop()
-        if levels.get(node) == "micro":
-            out.append(node)
-        stack.extend(children.get(node, []))
-    return sorted(out)
+    return None if code is None else GridTree(grids).micro_under(code)
 
 
 def child_level(level: str) -> str | None:
@@ -132,22 +150,23 @@ def with_rates(counts: pd.DataFrame) -> pd.DataFrame:
 
 
 def rollup(micro_stats: pd.DataFrame, grids: gpd.GeoDataFrame, *, level: str,
-           within: str | None = None) -> gpd.GeoDataFrame:
+           within: str | None = None, tree: GridTree | None = None) -> gpd.GeoDataFrame:
     """Per grid at ``level`` (optionally only those under ``within``): counts, rates, geometry.
 
-    Units with no cases are kept with zero counts, so the map shows them.
+    Units with no cases are kept with zero counts, so the map shows them. ``tree``
+    is the :class:`GridTree` of ``grids`` when the caller keeps one.
     """
+    tree = tree or GridTree(grids)
     units = grids[grids["level"] == level]
-    mapping = unit_of_micro(grids, level=level)
+    mapping = tree.unit_of_micro(level)
     if within is not None:
-        levels = dict(zip(grids["code"], grids["level"]))
-        if within not in levels:
+        if within not in tree.level:
             from gis.errors import InputError
             raise InputError(f"grid '{within}' is not in the active grids", field="within",
                              fix="give the code of a stored street, community or grid")
-        under = set(micro_codes_under(grids, within) or [])
+        under = set(tree.micro_under(within))
         keep = set(mapping[mapping.index.isin(under)].dropna())
-        units = units[units["code"].isin(keep | ({within} if levels[within] == level else set()))]
+        units = units[units["code"].isin(keep | ({within} if tree.level[within] == level else set()))]
     stats = micro_stats.dropna(subset=["micro_code"]).copy()
     stats["unit"] = stats["micro_code"].map(mapping)
     sums = stats.groupby("unit")[COUNT_COLUMNS].sum()

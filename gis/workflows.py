@@ -583,6 +583,17 @@ def export_incidents(database: _db.Database, path: str | Path, *, fmt: str | Non
 # -- analytics: what the map, the case list and the bulletin show ----------------------------------
 
 
+@functools.lru_cache(maxsize=4)
+def _tree_of_version(database: _db.Database, version_id: int) -> analytics.GridTree:
+    return analytics.GridTree(_grids_of_version(database, version_id))
+
+
+def grid_tree(database: _db.Database) -> analytics.GridTree:
+    """Parent/child lookups over the active grids, cached per grid version."""
+    with database.connection() as conn:
+        return _tree_of_version(database, _active_version_id(conn))
+
+
 def active_grids(database: _db.Database) -> gpd.GeoDataFrame:
     """Every active grid (all levels, WGS-84), cached per grid version."""
     with database.connection() as conn:
@@ -591,10 +602,12 @@ def active_grids(database: _db.Database) -> gpd.GeoDataFrame:
 
 
 def _params(database: _db.Database, flt: analytics.CaseFilter, now: datetime | None) -> dict[str, Any]:
-    grids = active_grids(database) if flt.unit else None
-    if flt.unit and flt.unit not in set(grids["code"]):
-        raise InputError(f"grid '{flt.unit}' is not in the active grids", field="unit")
-    micro = analytics.micro_codes_under(grids, flt.unit) if flt.unit else None
+    micro = None
+    if flt.unit:
+        tree = grid_tree(database)
+        if flt.unit not in tree.level:
+            raise InputError(f"grid '{flt.unit}' is not in the active grids", field="unit")
+        micro = tree.micro_under(flt.unit)
     return flt.params(micro_codes=micro, now=now or datetime.now(dispatch.CHINA_TZ))
 
 
@@ -622,7 +635,7 @@ def unit_stats(database: _db.Database, flt: analytics.CaseFilter, *, level: str,
     """Counts and rates per grid at ``level`` (under ``within`` if given), with geometry."""
     grids = active_grids(database)
     stats = micro_stats(database, flt, now=now)
-    return analytics.rollup(stats, grids, level=level, within=within)
+    return analytics.rollup(stats, grids, level=level, within=within, tree=grid_tree(database))
 
 
 HEAT_LAYERS = {"hazard": "安全隐患", "garbage": "垃圾/环境卫生", "unresolved": "未办结"}
@@ -707,10 +720,10 @@ def weekly_bulletin(database: _db.Database, week: str, *, min_due: int = 10, wor
     now = now or min(datetime.now(dispatch.CHINA_TZ),
                      datetime.combine(sunday + pd.Timedelta(days=1), datetime.min.time(), dispatch.CHINA_TZ))
     flt = analytics.CaseFilter(since=monday, until=sunday)
-    grids = active_grids(database)
-    current = analytics.rollup(micro_stats(database, flt, now=now), grids, level="community")
+    grids, tree = active_grids(database), grid_tree(database)
+    current = analytics.rollup(micro_stats(database, flt, now=now), grids, level="community", tree=tree)
     previous = analytics.rollup(micro_stats(database, flt.previous(), now=now - pd.Timedelta(days=7)), grids,
-                                level="community")
+                                level="community", tree=tree)
     streets = grids[grids["level"] == "street"].set_index("code")["name"]
     table = analytics.ranking(pd.DataFrame(current.drop(columns="geometry")), min_due=min_due)
     prev = previous.set_index("code")
@@ -719,11 +732,11 @@ def weekly_bulletin(database: _db.Database, week: str, *, min_due: int = 10, wor
     table["completion_rate_change"] = table["completion_rate"] - table["code"].map(prev["completion_rate"])
     prev_rank = analytics.ranking(pd.DataFrame(previous.drop(columns="geometry")), min_due=min_due).set_index("code")["rank"]
     table["previous_rank"] = table["code"].map(prev_rank)
-    micro = analytics.rollup(micro_stats(database, flt, now=now), grids, level="micro")
+    micro = analytics.rollup(micro_stats(database, flt, now=now), grids, level="micro", tree=tree)
     micro = pd.DataFrame(micro.drop(columns="geometry"))
     micro = micro[micro["received"] > 0]
     names = grids.set_index("code")["name"]
-    micro["community"] = micro["code"].map(analytics.unit_of_micro(grids, level="community")).map(names)
+    micro["community"] = micro["code"].map(tree.unit_of_micro("community")).map(names)
     worst_micro = micro.sort_values(["overdue", "open", "completion_rate"], ascending=[False, False, True]).head(worst)
     stats_all = micro_stats(database, flt, now=now)
     return Bulletin(week=week.upper(), since=monday, until=sunday, communities=table.reset_index(drop=True),

@@ -42,13 +42,13 @@ def active_grids() -> gpd.GeoDataFrame:
 @st.cache_data(ttl=300, max_entries=64, show_spinner=False)
 def simplified_grids(level: str, within: str | None, zoom: int) -> gpd.GeoDataFrame:
     """Grids of one level under ``within``, coverage-simplified for ``zoom`` (neighbours still meet)."""
-    from gis.analytics import micro_codes_under, unit_of_micro
     grids = active_grids()
     shown = grids[grids["level"] == level]
     if within is not None:
-        under = set(micro_codes_under(grids, within) or [])
-        units = set(unit_of_micro(grids, level=level)[lambda s: s.index.isin(under)].dropna())
-        shown = shown[shown["code"].isin(units)]
+        tree = workflows.grid_tree(database())
+        under = set(tree.micro_under(within))
+        units = tree.unit_of_micro(level)
+        shown = shown[shown["code"].isin(set(units[units.index.isin(under)].dropna()))]
     if not len(shown):
         return shown
     return maps.simplify_coverage(shown, tolerance_m=maps.tolerance_for_zoom(zoom))
