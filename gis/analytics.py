@@ -86,6 +86,7 @@ class GridTree:
 
     def __init__(self, grids: pd.DataFrame) -> None:
         self.level = dict(zip(grids["code"], grids["level"]))
+        self.name = dict(zip(grids["code"], grids["name"]))
         self.parent = dict(zip(grids["code"], grids["parent_code"]))
         self.children: dict[str | None, list[str]] = {}
         for code, parent in zip(grids["code"], grids["parent_code"]):
@@ -105,6 +106,14 @@ class GridTree:
                 out[code] = node
             self._units[level] = pd.Series(out, dtype=object)
         return self._units[level]
+
+    def path(self, code: str) -> list[dict[str, str]]:
+        """A grid and its ancestors, nearest first: ``[{'code', 'name', 'level'}, …]``."""
+        out = []
+        while code is not None and code in self.level:
+            out.append({"code": code, "name": self.name[code], "level": self.level[code]})
+            code = self.parent.get(code)
+        return out
 
     def micro_under(self, code: str) -> list[str]:
         """The micro-grids below a grid (itself if micro), sorted."""

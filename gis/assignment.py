@@ -94,12 +94,21 @@ class GridIndex:
         return Assignment(micro, exclusive, suggested, distance)
 
 
+_BULK = 1000  # points from which the bulk query direction pays
+
+
 def _lowest_covering(tree: shapely.STRtree, codes: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Per point the lowest code among the tree's polygons covering it, else None."""
     out = np.full(len(points), None, dtype=object)
     if not len(codes) or not len(points):
         return out
-    point_idx, grid_idx = tree.query(points, predicate="covered_by")
+    if len(points) >= _BULK:
+        # many points: index the points and query with the polygons, which GEOS then
+        # prepares (sjoin's direction) — about twice as fast as testing each point
+        # against unprepared polygons
+        grid_idx, point_idx = shapely.STRtree(points).query(tree.geometries, predicate="covers")
+    else:
+        point_idx, grid_idx = tree.query(points, predicate="covered_by")
     if len(point_idx):
         best = np.full(len(points), len(codes), dtype=np.int64)
         np.minimum.at(best, point_idx, grid_idx)

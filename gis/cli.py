@@ -155,7 +155,7 @@ def _tqdm_progress():
             for other in bars.values():
                 other.close()
             bar = bars[step] = tqdm(total=total, desc=step, leave=False, file=sys.stderr)
-        bar.total = total
+        bar.total = total or None  # unknown length: a plain counter
         bar.n = done
         bar.refresh()
 

@@ -127,7 +127,8 @@ class Database:
             yield conn
         finally:
             broken = conn.closed != 0
-            if not broken:
+            idle = psycopg2.extensions.TRANSACTION_STATUS_IDLE
+            if not broken and conn.get_transaction_status() != idle:
                 try:
                     conn.rollback()
                 except psycopg2.Error:
@@ -231,7 +232,7 @@ class _Prefetched(io.RawIOBase):
     the next chunk overlaps with the server ingesting this one (COPY is the bottleneck
     of bulk loads, and pandas formatting holds only one core)."""
 
-    def __init__(self, chunks: Iterable[str], *, depth: int = 2) -> None:
+    def __init__(self, chunks: Iterable[str | bytes], *, depth: int = 2) -> None:
         import queue
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._buffer = b""
@@ -241,7 +242,7 @@ class _Prefetched(io.RawIOBase):
         def produce() -> None:
             try:
                 for chunk in chunks:
-                    self._queue.put(chunk.encode("utf-8"))
+                    self._queue.put(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
             except BaseException as exc:  # re-raised in the reading thread
                 self._error = exc
             finally:
@@ -267,14 +268,15 @@ class _Prefetched(io.RawIOBase):
         return out
 
 
-def copy_csv(conn, table: str, columns: list[str], data: io.TextIOBase | str | Iterable[str]) -> int:
-    """Bulk-load CSV text (no header, ``\\N`` for NULL) into ``table`` with COPY.
+def copy_csv(conn, table: str, columns: list[str], data: io.TextIOBase | str | Iterable[str | bytes], *,
+             null: str = "\\N") -> int:
+    """Bulk-load CSV (no header; ``null`` marks NULL, unquoted) into ``table`` with COPY.
 
-    ``data`` is a string, a text file, or an iterable of text chunks (formatted in
-    a background thread while the server reads the previous ones).
+    ``data`` is a string, a text file, or an iterable of text or UTF-8 chunks
+    (produced in a background thread while the server reads the previous ones).
     """
-    stmt = pgsql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, NULL '\\N')").format(
-        pgsql.Identifier(table), pgsql.SQL(", ").join(map(pgsql.Identifier, columns)))
+    stmt = pgsql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, NULL {})").format(
+        pgsql.Identifier(table), pgsql.SQL(", ").join(map(pgsql.Identifier, columns)), pgsql.Literal(null))
     if isinstance(data, str):
         buf: Any = io.StringIO(data)
     elif isinstance(data, io.IOBase):
@@ -288,29 +290,27 @@ def copy_csv(conn, table: str, columns: list[str], data: io.TextIOBase | str | I
 
 @contextlib.contextmanager
 def bulk_load(conn, tables: list[str]) -> Iterator[None]:
-    """Inside the caller's transaction, drop the indexes and key constraints of
-    ``tables`` while a bulk COPY runs, then rebuild them from their own definitions.
+    """Inside the caller's transaction, drop the secondary indexes and foreign keys of
+    ``tables`` while a bulk load runs, then rebuild them from their own definitions.
 
     PostgreSQL's advice for populating a database: checking foreign keys row by row
     and growing indexes one row at a time is several times slower than building them
-    once afterwards. Rebuilding re-checks every key, so a duplicate still fails the
-    transaction.
+    once afterwards. Primary keys and unique constraints stay (identity, ON CONFLICT);
+    rebuilding re-checks every foreign key.
     """
     with conn.cursor() as cur:
-        cur.execute("""SELECT conname, conrelid::regclass::text, pg_get_constraintdef(oid), contype
+        cur.execute("""SELECT conname, conrelid::regclass::text, pg_get_constraintdef(oid)
                        FROM pg_constraint
-                       WHERE (contype IN ('p', 'u') AND conrelid::regclass::text = ANY(%(t)s))
-                          OR (contype = 'f' AND (conrelid::regclass::text = ANY(%(t)s)
-                                                 OR confrelid::regclass::text = ANY(%(t)s)))
-                       ORDER BY contype = 'f' DESC""", {"t": tables})
-        constraints = cur.fetchall()  # foreign keys first: they depend on the keys
+                       WHERE contype = 'f' AND (conrelid::regclass::text = ANY(%(t)s)
+                                                OR confrelid::regclass::text = ANY(%(t)s))""", {"t": tables})
+        foreign_keys = cur.fetchall()
         cur.execute("""SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
                        FROM pg_index i
                        WHERE i.indrelid::regclass::text = ANY(%(t)s)
                          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)""",
                     {"t": tables})
         indexes = cur.fetchall()
-        for name, table, _, _ in constraints:
+        for name, table, _ in foreign_keys:
             cur.execute(pgsql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
                 pgsql.Identifier(table), pgsql.Identifier(name)))
         for name, _ in indexes:
@@ -319,9 +319,17 @@ def bulk_load(conn, tables: list[str]) -> Iterator[None]:
     with conn.cursor() as cur:
         for _, definition in indexes:
             cur.execute(definition)
-        for name, table, definition, _ in reversed(constraints):
+        for name, table, definition in foreign_keys:
             cur.execute(pgsql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
                 pgsql.Identifier(table), pgsql.Identifier(name)) + pgsql.SQL(definition))
+
+
+def estimated_rows(conn, table: str) -> int:
+    """The planner's row estimate of a table (cheap; exact enough to choose a load strategy)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass(%s)", (table,))
+        row = cur.fetchone()
+        return int(row[0]) if row else 0
 
 
 # -- migrations ---------------------------------------------------------------------

@@ -1227,12 +1227,14 @@ def _staff_lookup(staff: pd.DataFrame | None) -> dict[tuple[str, str], str]:
     if missing:
         raise InputError("staff list lacks column " + ", ".join(missing),
                          fix="give a frame with columns grid_code, role, name")
-    names = staff["name"].astype(object)
-    ok = names.map(lambda n: isinstance(n, str) and bool(n.strip()))
-    rows = pd.DataFrame({"code": staff["grid_code"].astype(str).str.strip(), "role": staff["role"],
-                         "name": names.map(lambda n: n.strip() if isinstance(n, str) else n)})[ok]
-    first = rows.sort_values("name", kind="stable").drop_duplicates(["code", "role"])
-    return dict(zip(zip(first["code"], first["role"]), first["name"]))
+    # plain Python: rosters are small per call (locate: a few rows) and pandas' overhead dominated
+    people = sorted((name.strip(), str(code).strip(), role)
+                    for code, role, name in zip(staff["grid_code"], staff["role"], staff["name"])
+                    if isinstance(name, str) and name.strip())
+    lookup: dict[tuple[str, str], str] = {}
+    for name, code, role in people:
+        lookup.setdefault((code, role), name)
+    return lookup
 
 
 def _assignee(tier: str, micro_code: str | None, exclusive_code: str | None, community_code: str | None,

@@ -239,31 +239,30 @@ def locate(database: _db.Database, lon: float, lat: float, *, crs: str = "wgs84"
     wlon, wlat = to_wgs84(lon, lat, crs=crs)
     if not (np.isfinite(wlon) and np.isfinite(wlat) and -180 <= wlon <= 180 and -90 <= wlat <= 90):
         raise InputError(f"point ({lon}, {lat}) is not a lon/lat position", fix="give LON LAT in degrees, lon first")
-    version_id, index = grid_index(database)
+    with database.connection() as conn:
+        version_id = _active_version_id(conn)
+    # built once per grid version (the first call reads the grids)
+    index, tree = _grid_index(database, version_id), _tree_of_version(database, version_id)
     hit = index.assign([wlon], [wlat])
     micro, exclusive = hit.micro_code[0], hit.exclusive_code[0]
+    path = tree.path(micro) if micro is not None else []
+    codes = [p["code"] for p in path] + ([exclusive] if exclusive else [])
+    staff = []
+    if codes:
+        with database.connection() as conn:
+            staff = store.fetch_staff_records(conn, grid_codes=codes)
     result: dict[str, Any] = {"input": {"lon": lon, "lat": lat, "crs": crs},
                               "wgs84": {"lon": round(float(wlon), 7), "lat": round(float(wlat), 7)},
                               "grid_version": version_id, "assigned": micro is not None,
-                              "micro": None, "path": [], "exclusive": None, "worker": None, "staff": []}
-    with database.connection() as conn:
-        if micro is not None:
-            path = store.fetch_grid_path(conn, version_id=version_id, code=micro)
-            result["path"] = path
-            result["micro"] = path[0]
-        else:
-            result["suggestion"] = {"code": hit.suggested_code[0],
-                                    "distance_m": float(hit.suggested_distance_m[0])}
-        if exclusive is not None:
-            result["exclusive"] = store.fetch_grid_path(conn, version_id=version_id, code=exclusive)[0]
-        codes = [p["code"] for p in result["path"]] + ([exclusive] if exclusive else [])
-        staff = store.fetch_staff(conn, grid_codes=codes) if codes else pd.DataFrame(columns=staff_mod.STAFF_COLUMNS)
-    staff["phone"] = staff["phone"].map(staff_mod.mask_phone)
-    result["staff"] = staff.to_dict("records")
+                              "micro": path[0] if path else None, "path": path,
+                              "exclusive": tree.path(exclusive)[0] if exclusive else None}
+    if micro is None:
+        result["suggestion"] = {"code": hit.suggested_code[0], "distance_m": float(hit.suggested_distance_m[0])}
+    ancestor = {p["level"]: p["code"] for p in path}
     result["worker"] = dispatch.assignee_for(
-        tier="general", micro_code=micro, exclusive_code=exclusive,
-        community_code=next((p["code"] for p in result["path"] if p["level"] == "community"), None),
-        street_code=next((p["code"] for p in result["path"] if p["level"] == "street"), None), staff=staff)
+        tier="general", micro_code=micro, exclusive_code=exclusive, community_code=ancestor.get("community"),
+        street_code=ancestor.get("street"), staff=pd.DataFrame(staff, columns=list(staff_mod.STAFF_COLUMNS)))
+    result["staff"] = [{**person, "phone": staff_mod.mask_phone(person["phone"])} for person in staff]
     return result
 
 
@@ -354,7 +353,7 @@ def _dispatch_context(conn) -> tuple[int | None, GridIndex | None, pd.DataFrame,
     return version["id"], index, store.fetch_staff(conn), parents
 
 
-def store_incidents(conn, chunks, *, batch_id: int, actor: str, events: pd.DataFrame | None = None,
+def store_incidents(conn, chunks, *, batch_id: int, actor: str,
                     progress: Callable[[str, int, int], None] | None = None, total: int | None = None
                     ) -> IncidentImport:
     """Stage, assign and merge chunks of checked incident rows inside the caller's transaction."""
@@ -375,9 +374,7 @@ def store_incidents(conn, chunks, *, batch_id: int, actor: str, events: pd.DataF
         if progress:
             progress("staging", result.accepted + result.rejected, total or 0)
     counts = store.save_incoming_merged(conn, version_id=version_id, batch_id=batch_id, actor=actor,
-                                        record_events=events is None)
-    if events is not None:
-        store.save_incoming_events(conn, events)
+                                        staged=result.accepted)
     result.inserted, result.updated = counts["inserted"], counts["updated"]
     result.rejects = pd.concat(rejects, ignore_index=True) if rejects else pd.DataFrame(
         columns=["line", "field", "reason", "raw"])

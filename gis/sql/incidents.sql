@@ -62,22 +62,10 @@ WITH prior AS (
            %(actor)s, CASE WHEN p.id IS NULL THEN %(note_new)s
                            WHEN p.status = m.status THEN %(note_changed)s ELSE %(note_status)s END
     FROM merged m LEFT JOIN prior p ON p.id = m.id
-    WHERE %(record_events)s
 )
 SELECT count(*) FILTER (WHERE p.id IS NULL) AS inserted,
        count(*) FILTER (WHERE p.id IS NOT NULL) AS updated
 FROM merged m LEFT JOIN prior p ON p.id = m.id;
-
--- name: save_events_from_incoming_events
--- demo lifecycles: events staged with (source, external_id)
-INSERT INTO incident_event (incident_id, at, from_status, to_status, actor, note)
-SELECT i.id, e.at, e.from_status, e.to_status, e.actor, e.note
-FROM incoming_event e JOIN incident i ON i.source = e.source AND i.external_id = e.external_id;
-
--- name: save_incoming_event_table
-CREATE TEMP TABLE incoming_event (
-    source text, external_id text, at timestamptz, from_status text, to_status text, actor text, note text
-) ON COMMIT DROP;
 
 -- name: fetch_incident_points
 SELECT id, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM incident;
