@@ -199,6 +199,12 @@ def save_incoming_merged(conn, *, version_id: int | None, batch_id: int, actor: 
     return {"inserted": int(row["inserted"]), "updated": int(row["updated"])}
 
 
+INCIDENT_COLUMNS = ["id", "source", "external_id", "category", "status", "tier", "priority", "description",
+                    "address", "reporter_phone", "reported_at", "due_at", "closed_at", "geom", "input_crs",
+                    "micro_code", "exclusive_code", "grid_version_id", "suggested_code", "suggested_distance_m",
+                    "assignee", "handler", "batch_id"]
+
+
 def save_demo_incidents_removed(conn) -> None:
     """Remove earlier demo incidents (TRUNCATE when every stored incident is a demo one)."""
     if db.fetch_one(conn, "fetch_non_demo_incident_count")["n"] == 0:

@@ -227,3 +227,22 @@ def test_a_single_new_case_is_checked_assigned_and_dispatched_like_an_import(gri
             "source": "resident_app", "external_id": "R-2", "category": "other", "lon": X0, "lat": 95,
             "reported_at": "2025-10-09T09:00:00", "status": "received", "description": "", "address": ""})
     assert incident(grids_loaded, "R-2", "resident_app") is None
+
+
+def test_demo_incidents_are_stored_with_their_lifecycles_and_replace_earlier_demo_ones(grids_loaded, tmp_path):
+    workflows.import_incidents(grids_loaded, write_csv(tmp_path / "a.csv", GOOD))  # a real import is kept
+    assert workflows.load_demo_incidents(grids_loaded, n=300, seed=5) == 300
+    assert workflows.load_demo_incidents(grids_loaded, n=200, seed=6) == 200
+    with grids_loaded.connection() as conn, conn.cursor() as cur:
+        cur.execute("""SELECT count(*), count(*) FILTER (WHERE micro_code IS NOT NULL),
+                              (SELECT count(DISTINCT incident_id) FROM incident_event),
+                              count(*) FILTER (WHERE due_at IS NULL)
+                       FROM incident""")
+        total, assigned, with_events, no_deadline = cur.fetchone()
+        cur.execute("""SELECT count(*) FROM incident i
+                       WHERE status <> (SELECT to_status FROM incident_event e WHERE e.incident_id = i.id
+                                        ORDER BY at DESC, id DESC LIMIT 1)""")
+        last_event_differs = cur.fetchone()[0]
+    assert total == 204 and with_events == 204 and no_deadline == 0
+    assert assigned >= 190 and last_event_differs == 0
+    assert incident(grids_loaded, "A1")["description"] == "垃圾"
