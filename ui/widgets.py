@@ -46,16 +46,29 @@ def sidebar_filter() -> CaseFilter:
                                   format_func=statuses_zh.get, placeholder="全部状态", key="f_statuses")
         street_names = dict(zip(streets["code"], streets["name"]))
         current_street = _street_of(grids, flt.unit)
-        options = [None, *street_names]
-        street = st.selectbox("街道", options, index=options.index(current_street) if current_street in options else 0,
-                              format_func=lambda c: "全区" if c is None else street_names[c], key="f_street")
-    unit = flt.unit
-    if street != current_street:
-        unit = street  # choosing a street in the sidebar jumps the view to it
+        # The URL's unit (set by this box, the breadcrumb or a map click) is the truth: a keyed
+        # widget keeps its own value across reruns, so it is brought in line with the URL here,
+        # and a choice in the box reaches the URL through its callback before the script runs.
+        # ("" is 全区: a selectbox shows None as no choice at all)
+        if st.session_state.get("f_street") != (current_street or ""):
+            st.session_state["f_street"] = current_street or ""
+        st.selectbox("街道", ["", *street_names], format_func=lambda c: street_names.get(c, "全区"),
+                     key="f_street", on_change=_street_to_url)
+    # a unit that is not an active grid (a stale link, an older grid version) falls back to the district
+    unit = flt.unit if flt.unit in set(grids["code"]) else None
     new = CaseFilter(since=since, until=until, categories=tuple(categories) or None, sources=tuple(sources) or None,
                      statuses=tuple(statuses) or None, unit=unit)
     state.filter_to_url(new)
     return new
+
+
+def _street_to_url() -> None:
+    """Choosing a street in the sidebar jumps the view to it (全区: the whole district)."""
+    street = st.session_state["f_street"]
+    if street:
+        st.query_params["unit"] = street
+    elif "unit" in st.query_params:
+        del st.query_params["unit"]
 
 
 def _street_of(grids: pd.DataFrame, code: str | None) -> str | None:

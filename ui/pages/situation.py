@@ -39,7 +39,8 @@ state.view_to_url(state.MapView(basemap=basemap, metric=metric, scheme=scheme))
 
 by_code = grids.set_index("code")
 district = grids.loc[grids["level"] == "district", "code"].iloc[0]
-unit = flt.unit if flt.unit in by_code.index else district
+# only the nested levels are units to drill into (an exclusive grid in the URL shows the district)
+unit = flt.unit if flt.unit in by_code.index and by_code.at[flt.unit, "level"] in ZOOM_FOR_LEVEL else district
 unit_level = by_code.at[unit, "level"]
 level = child_level(unit_level)
 
@@ -87,13 +88,19 @@ with map_col:
             maps.outline_layer(exclusive, name="专属网格", color="#7b3294", basemap=basemap).add_to(m)
     import folium
     folium.LayerControl(collapsed=False).add_to(m)
-    clicked = st_folium(m, height=620, use_container_width=True, key=f"map-{unit}-{basemap}",
+    # st_folium keeps returning the last clicked feature under one key: a fresh key each time the
+    # view arrives at a unit, so coming back to a unit does not replay (or block) an old click
+    if st.session_state.get("map_unit") != unit:
+        st.session_state["map_unit"] = unit
+        st.session_state["map_visit"] = st.session_state.get("map_visit", 0) + 1
+    clicked = st_folium(m, height=620, use_container_width=True,
+                        key=f"map-{unit}-{basemap}-{st.session_state['map_visit']}",
                         returned_objects=["last_active_drawing"])
     widgets.demo_notice()
     feature = (clicked or {}).get("last_active_drawing") or {}
     code = (feature.get("properties") or {}).get("code")
-    if code and code in by_code.index and code != unit and st.session_state.get("drilled_from") != (unit, code):
-        st.session_state["drilled_from"] = (unit, code)
+    # a click drills into the choropleth's grids only, not into the exclusive grids drawn over them
+    if code and code in by_code.index and by_code.at[code, "level"] == level:
         state.filter_to_url(replace(flt, unit=code))
         st.rerun()
 
