@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="网格通 · 网格化治理", page_icon=":material/grid_view:", layout="wide")
+# an emoji page icon becomes a data: URI; a ":material/…:" one is fetched from Google (offline rule)
+st.set_page_config(page_title="网格通 · 网格化治理", page_icon="🗺️", layout="wide")
 
 pages = [
     st.Page("ui/pages/situation.py", title="态势地图", icon=":material/map:", url_path="map", default=True),

@@ -282,7 +282,7 @@ def register_more(verbs: argparse._SubParsersAction) -> None:
     lp.set_defaults(func=cmd_locate)
 
     dp = verbs.add_parser("demo", help="load the demo district (中原区), reproducibly")
-    dp.add_argument("--incidents", type=int, default=20000, help="how many demo incidents (default 20000)")
+    dp.add_argument("--incidents", type=int, default=100_000, help="how many demo incidents (default 100000)")
     dp.add_argument("--seed", type=int, default=42)
     dp.add_argument("--if-empty", action="store_true", help="do nothing when grids are already stored")
     dp.set_defaults(func=cmd_demo)
@@ -314,7 +314,7 @@ def register_more(verbs: argparse._SubParsersAction) -> None:
     rw = rv.add_parser("weekly", help="周通报 of one ISO week as .xlsx or printable .html")
     rw.add_argument("--week", required=True, help="ISO week, e.g. 2026-W47")
     rw.add_argument("--out", required=True, help="FILE.xlsx or FILE.html")
-    rw.add_argument("--min-due", type=int, default=10, help="cases due below which a community is not ranked")
+    rw.add_argument("--min-due", type=int, default=5, help="cases due below which a community is not ranked")
     rw.set_defaults(func=cmd_report_weekly)
 
 

@@ -438,7 +438,7 @@ def receive_incident(database: _db.Database, record: dict[str, Any], *, crs: str
                                     external_id=chunk.incidents["external_id"].iloc[0])
 
 
-def load_demo(database: _db.Database, *, incidents: int = 20000, seed: int = 42, if_empty: bool = False,
+def load_demo(database: _db.Database, *, incidents: int = 100_000, seed: int = 42, if_empty: bool = False,
               progress: Callable[[str, int, int], None] | None = None) -> str:
     """Load the demo district 中原区 (synthetic boundaries, real names and codes), reproducibly.
 
@@ -708,7 +708,7 @@ class Bulletin:
     min_due: int
 
 
-def weekly_bulletin(database: _db.Database, week: str, *, min_due: int = 10, worst: int = 5,
+def weekly_bulletin(database: _db.Database, week: str, *, min_due: int = 5, worst: int = 5,
                     now: datetime | None = None) -> Bulletin:
     """Per community: received, completed, 办结率, 按期办结率, overdue, rank and change from
     last week; the worst micro-grids. Units with fewer than ``min_due`` cases due are not ranked."""

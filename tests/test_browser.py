@@ -288,9 +288,6 @@ def test_the_map_and_its_code_come_from_the_app_server_only(context, app_url):
     assert Requests(from_map).remote() == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "app.py sets page_icon=':material/grid_view:', which Streamlit's frontend turns into a favicon "
-    "fetched from fonts.gstatic.com; an emoji or a local image as page_icon keeps the app offline"))
 def test_the_app_asks_nothing_of_any_host_but_its_own(context, app_url):
     page, frame = open_map(context, app_url)
     settle(page)

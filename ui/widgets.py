@@ -25,6 +25,16 @@ def status_names() -> dict[str, str]:
     return {s: dispatch.status_name_zh(s) for s in dispatch.STATUSES}
 
 
+def active_grids_or_stop():
+    """The active grids; with none stored, say how to load them and stop the page."""
+    from gis.errors import GisError
+    try:
+        return cached.active_grids()
+    except GisError as exc:
+        st.error(f"尚无网格数据：{exc}")
+        st.stop()
+
+
 def sidebar_filter() -> CaseFilter:
     """Date range, category, source, status and street in the sidebar; kept in the URL."""
     flt = state.filter_from_url()

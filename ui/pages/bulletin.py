@@ -18,7 +18,7 @@ weeks = [f"{d.isocalendar().year}-W{d.isocalendar().week:02d}"
 c1, c2 = st.columns([2, 1])
 week = c1.selectbox("周次", weeks, index=0, key="bulletin_week",
                     help="ISO 周：周一至周日。默认上一整周。")
-min_due = c2.number_input("参与排名的最少应办结数", min_value=1, max_value=200, value=10, key="bulletin_min_due")
+min_due = c2.number_input("参与排名的最少应办结数", min_value=1, max_value=200, value=5, key="bulletin_min_due")
 try:
     with st.spinner("生成周通报…"):
         bulletin = cached.bulletin(week, int(min_due))

@@ -6,15 +6,10 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from gis import maps
-from gis.errors import GisError
-from ui import cached, widgets
+from ui import cached, state, widgets
 
 st.title("工单")
-try:
-    grids = cached.active_grids()
-except GisError as exc:
-    st.error(f"尚无网格数据：{exc}")
-    st.stop()
+grids = widgets.active_grids_or_stop()
 
 flt = widgets.sidebar_filter()
 c1, c2, c3 = st.columns([3, 1, 1])
@@ -52,8 +47,10 @@ with left:
         st.text(f"{label}：{shown[label]}")
     st.text_area("描述", incident["description"], disabled=True, height=100)
 with right:
-    m = maps.base_map(center=(incident["lon"], incident["lat"]), zoom=17, basemap="osm")
-    maps.points_layer(found.iloc[[rows[0]]], name="案件位置", basemap="osm").add_to(m)
+    basemap = state.view_from_url().basemap  # the map page's choice, "none" for offline use
+    basemap = basemap if basemap in maps.BASEMAPS else "osm"
+    m = maps.base_map(center=(incident["lon"], incident["lat"]), zoom=17, basemap=basemap)
+    maps.points_layer(found.iloc[[rows[0]]], name="案件位置", basemap=basemap).add_to(m)
     st_folium(m, height=300, use_container_width=True, key=f"case-map-{incident['id']}", returned_objects=[])
 st.markdown("**办理记录**")
 statuses = widgets.status_names()

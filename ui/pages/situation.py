@@ -10,18 +10,13 @@ from streamlit_folium import st_folium
 
 from gis import maps
 from gis.analytics import METRICS_ZH, child_level
-from gis.errors import GisError
 from gis.workflows import HEAT_LAYERS
 from ui import cached, state, widgets
 
 ZOOM_FOR_LEVEL = {"district": 12, "street": 14, "community": 15, "grid": 16, "micro": 17}
 
 st.title("态势地图")
-try:
-    grids = cached.active_grids()
-except GisError as exc:
-    st.error(f"尚无网格数据：{exc}")
-    st.stop()
+grids = widgets.active_grids_or_stop()
 
 flt = widgets.sidebar_filter()
 view = state.view_from_url()
