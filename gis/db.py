@@ -113,6 +113,7 @@ class Database:
 
     def __init__(self, url: str, *, minconn: int = 1, maxconn: int = 8) -> None:
         self.url = check_url(url)
+        self.maxconn = maxconn
         try:
             self._pool = psycopg2.pool.ThreadedConnectionPool(
                 minconn, maxconn, url, connect_timeout=CONNECT_TIMEOUT_S, application_name="gis")
