@@ -323,6 +323,9 @@ def bulk_load(conn, tables: list[str]) -> Iterator[None]:
         for name, table, definition in foreign_keys:
             cur.execute(pgsql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
                 pgsql.Identifier(table), pgsql.Identifier(name)) + pgsql.SQL(definition))
+        # fresh statistics for the planner now, not whenever autovacuum gets to it
+        for table in tables:
+            cur.execute(pgsql.SQL("ANALYZE {}").format(pgsql.Identifier(table)))
 
 
 def estimated_rows(conn, table: str) -> int:
