@@ -52,9 +52,7 @@ def simplified(grids, level: str, unit: str | None, zoom: int):
     if key not in _SIMPLIFIED:
         shapes = grids[grids["level"] == level]
         if unit is not None:
-            tree = analytics.GridTree(grids)
-            units = tree.unit_of_micro(level)
-            shapes = shapes[shapes["code"].isin(set(units[units.index.isin(set(tree.micro_under(unit)))].dropna()))]
+            shapes = shapes[shapes["code"].isin(analytics.GridTree(grids).units_under(unit, level))]
         _SIMPLIFIED[key] = (shapes, maps.simplify_coverage(shapes[["code", "name", "geometry"]],
                                                            tolerance_m=maps.tolerance_for_zoom(zoom)))
     return _SIMPLIFIED[key]

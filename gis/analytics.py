@@ -115,6 +115,11 @@ class GridTree:
             code = self.parent.get(code)
         return out
 
+    def units_under(self, code: str, level: str) -> set[str]:
+        """The grids at ``level`` that hold micro-grids below ``code``."""
+        units = self.unit_of_micro(level)
+        return set(units[units.index.isin(set(self.micro_under(code)))].dropna())
+
     def micro_under(self, code: str) -> list[str]:
         """The micro-grids below a grid (itself if micro), sorted."""
         if code not in self._under:
@@ -173,8 +178,7 @@ def rollup(micro_stats: pd.DataFrame, grids: gpd.GeoDataFrame, *, level: str,
             from gis.errors import InputError
             raise InputError(f"grid '{within}' is not in the active grids", field="within",
                              fix="give the code of a stored street, community or grid")
-        under = set(tree.micro_under(within))
-        keep = set(mapping[mapping.index.isin(under)].dropna())
+        keep = tree.units_under(within, level)
         units = units[units["code"].isin(keep | ({within} if tree.level[within] == level else set()))]
     stats = micro_stats.dropna(subset=["micro_code"]).copy()
     stats["unit"] = stats["micro_code"].map(mapping)

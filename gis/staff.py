@@ -32,23 +32,6 @@ def mask_phone(phone: str | None) -> str:
     return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
 
 
-def read_text_table(path: str | Path) -> tuple[pd.DataFrame, str]:
-    """A CSV as text columns, decoded as UTF-8 (with or without BOM) or GB18030."""
-    raw = Path(path).read_bytes()
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # pragma: no cover - gb18030 decodes any byte string
-        raise InputError(f"{path} is neither UTF-8 nor GB18030", fix="save it as UTF-8 CSV")
-    import io
-    frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    frame.columns = [c.strip() for c in frame.columns]
-    return frame, ("utf-8" if encoding == "utf-8-sig" and not raw.startswith(b"\xef\xbb\xbf") else encoding)
-
-
 def staff_from_file(path: str | Path, *, known_codes: set[str] | None = None) -> pd.DataFrame:
     """Read a roster CSV (``grid_code, role, name, phone``), refusing it whole on a bad row.
 
@@ -57,7 +40,9 @@ def staff_from_file(path: str | Path, *, known_codes: set[str] | None = None) ->
     InputError
         Naming the line and field, e.g. ``line 4, field 'role': '组长' is not a role``.
     """
-    frame, _ = read_text_table(path)
+    from gis.incidents import detect_encoding
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=detect_encoding(path))
+    frame.columns = [c.strip() for c in frame.columns]
     missing = [c for c in STAFF_COLUMNS if c not in frame.columns]
     if missing:
         raise InputError(f"{path} has no column {', '.join(missing)}",

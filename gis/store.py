@@ -49,10 +49,6 @@ def fetch_active_version(conn) -> dict[str, Any] | None:
     return db.fetch_one(conn, "fetch_active_version")
 
 
-def fetch_versions(conn) -> pd.DataFrame:
-    return pd.DataFrame(db.fetch_all(conn, "fetch_versions"))
-
-
 def save_grid_version(conn, *, note: str = "", author: str | None = None, effective_date=None) -> int:
     return db.fetch_one(conn, "save_grid_version",
                         {"note": note, "author": author, "effective_date": effective_date})["id"]
@@ -92,13 +88,6 @@ def fetch_grids(conn, *, version_id: int, level: str | None = None) -> gpd.GeoDa
 def fetch_grid_counts(conn, *, version_id: int) -> pd.DataFrame:
     return pd.DataFrame(db.fetch_all(conn, "fetch_grid_counts", {"version_id": version_id}),
                         columns=["level", "grids", "households"])
-
-
-def fetch_grid_path(conn, *, version_id: int, code: str) -> list[dict[str, Any]]:
-    return db.fetch_all(conn, "fetch_grid_path", {"version_id": version_id, "code": code})
-
-
-# -- staff -------------------------------------------------------------------------------------
 
 
 def save_staff(conn, staff: pd.DataFrame) -> int:
@@ -266,15 +255,6 @@ def fetch_incidents_export(conn, *, since=None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["source", "external_id", "category", "status", "tier", "lon", "lat",
                                        "reported_at", "due_at", "closed_at", "description", "address",
                                        "micro_code", "exclusive_code", "assignee", "priority"])
-
-
-def fetch_unassigned(conn, *, limit: int = 1000) -> pd.DataFrame:
-    return pd.DataFrame(db.fetch_all(conn, "fetch_unassigned", {"limit": limit}),
-                        columns=["source", "external_id", "category", "status", "lon", "lat", "reported_at",
-                                 "suggested_code", "suggested_distance_m", "address"])
-
-
-# -- analytics ---------------------------------------------------------------------------------
 
 
 def fetch_micro_stats(conn, params: dict[str, Any]) -> pd.DataFrame:

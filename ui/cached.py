@@ -45,10 +45,7 @@ def simplified_grids(level: str, within: str | None, zoom: int) -> gpd.GeoDataFr
     grids = active_grids()
     shown = grids[grids["level"] == level]
     if within is not None:
-        tree = workflows.grid_tree(database())
-        under = set(tree.micro_under(within))
-        units = tree.unit_of_micro(level)
-        shown = shown[shown["code"].isin(set(units[units.index.isin(under)].dropna()))]
+        shown = shown[shown["code"].isin(workflows.grid_tree(database()).units_under(within, level))]
     if not len(shown):
         return shown
     return maps.simplify_coverage(shown, tolerance_m=maps.tolerance_for_zoom(zoom))

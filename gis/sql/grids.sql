@@ -4,12 +4,6 @@
 SELECT id, status, effective_date, author, note, created_at
 FROM grid_version WHERE status = 'active';
 
--- name: fetch_versions
-SELECT v.id, v.status, v.effective_date, v.author, v.note, v.created_at, v.retired_at,
-       count(g.id) AS grids
-FROM grid_version v LEFT JOIN grid g ON g.version_id = v.id
-GROUP BY v.id ORDER BY v.id;
-
 -- name: save_grid_version
 INSERT INTO grid_version (status, note, author, effective_date)
 VALUES ('draft', %(note)s, coalesce(%(author)s, current_user), coalesce(%(effective_date)s, current_date))
@@ -47,17 +41,6 @@ ORDER BY array_position(ARRAY['district','street','community','grid','micro','ex
 -- name: fetch_grid_counts
 SELECT level, count(*) AS grids, sum(households) AS households
 FROM grid WHERE version_id = %(version_id)s GROUP BY level;
-
--- name: fetch_grid_path
--- a grid and its ancestors, nearest first
-WITH RECURSIVE path AS (
-    SELECT code, name, level, parent_code, 0 AS depth
-    FROM grid WHERE version_id = %(version_id)s AND code = %(code)s
-    UNION ALL
-    SELECT g.code, g.name, g.level, g.parent_code, path.depth + 1
-    FROM grid g JOIN path ON g.code = path.parent_code AND g.version_id = %(version_id)s
-)
-SELECT code, name, level FROM path ORDER BY depth;
 
 -- name: save_staff_replaced
 -- an import replaces the roster of every grid it names

@@ -113,11 +113,6 @@ FROM incident
 WHERE (%(since)s::timestamptz IS NULL OR reported_at >= %(since)s)
 ORDER BY reported_at, source, external_id;
 
--- name: fetch_unassigned
-SELECT source, external_id, category, status, ST_X(geom) AS lon, ST_Y(geom) AS lat, reported_at,
-       suggested_code, suggested_distance_m, address
-FROM incident WHERE micro_code IS NULL ORDER BY reported_at DESC LIMIT %(limit)s;
-
 -- name: fetch_new_incident_ids
 -- reserve ids for a bulk load that COPYs straight into incident
 SELECT nextval(pg_get_serial_sequence('incident', 'id')) AS id FROM generate_series(1, %(n)s);
