@@ -18,7 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 import geopandas as gpd
@@ -30,8 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from gis import db as gisdb  # noqa: E402
 from gis.settings import Settings  # noqa: E402
+from gis.store import (
+    db,
+    embedded,
+    migrate,  # noqa: E402
+)
 
 # Metres per degree near 34.75°N (Zhengzhou), for laying out synthetic data in
 # metres and converting once: every shared vertex converts to the same floats.
@@ -79,7 +83,7 @@ def machine() -> dict[str, str]:
 
 def server_versions(url: str) -> dict[str, str]:
     """PostgreSQL and PostGIS (full) versions of the server at ``url``."""
-    with gisdb.Database(url, maxconn=1) as database, database.connection() as conn, conn.cursor() as cur:
+    with db.Database(url, maxconn=1) as database, database.connection() as conn, conn.cursor() as cur:
         cur.execute("SELECT current_setting('server_version')")
         pg = cur.fetchone()[0]
         cur.execute("SELECT postgis_full_version()")
@@ -104,7 +108,7 @@ class BenchServer:
     def __init__(self) -> None:
         self.external = os.environ.get("DATABASE_URL", "").strip() or None
         self.home: Path | None = None
-        self.server: gisdb.EmbeddedServer | None = None
+        self.server: embedded.EmbeddedServer | None = None
         self.admin_url = ""
         self.databases: list[str] = []
 
@@ -116,7 +120,7 @@ class BenchServer:
         # unprivileged server user (gisdb, when we are root) can reach it
         self.home = Path(tempfile.mkdtemp(prefix="gis-bench-", dir="/tmp"))
         self.home.chmod(0o755)
-        self.server = gisdb.EmbeddedServer(Settings(database_url=None, gis_home=self.home, port=None, pg_bin=None))
+        self.server = embedded.EmbeddedServer(Settings(database_url=None, gis_home=self.home, port=None, pg_bin=None))
         try:
             self.server.ensure_running()
         except BaseException:
@@ -126,7 +130,7 @@ class BenchServer:
         return self
 
     def _admin(self):
-        conn = gisdb.connect(self.admin_url)
+        conn = db.connect(self.admin_url)
         conn.autocommit = True
         return conn
 
@@ -144,8 +148,8 @@ class BenchServer:
             conn.close()
         self.databases.append(name)
         url = _url_for(self.admin_url, name)
-        with gisdb.Database(url, maxconn=1) as database:
-            gisdb.migrate(database)
+        with db.Database(url, maxconn=1) as database:
+            migrate.migrate(database)
         return url
 
     def __exit__(self, *exc: object) -> None:
@@ -476,7 +480,12 @@ def instrumented_cli(csv_path: str, timings_path: str) -> int:
     import functools
 
     started = time.perf_counter()
-    from gis import assignment, cli, dispatch, incidents, store, workflows
+    from gis import cli, store, workflows
+    from gis.core import assignment, dispatch
+    from gis.core.rules import deadlines
+    from gis.workflows import admin as admin_jobs
+    from gis.workflows import incidents as incident_jobs
+    from gis.core.intake import reader as incidents
 
     seconds: dict[str, float] = {}
     calls: dict[str, int] = {}
@@ -514,16 +523,16 @@ def instrumented_cli(csv_path: str, timings_path: str) -> int:
     incidents.IncidentReader.__iter__ = timed_iter
 
     timed(workflows, "connect", "connect")
-    timed(workflows, "init_database", "db init (migrations check)")
-    timed(workflows, "_dispatch_context", "load grids + build GridIndex")
-    timed(workflows, "prepare_incidents", "prepare (assign, tier, due, assignee)")
+    timed(admin_jobs, "connect", "connect")
+    timed(incident_jobs, "dispatch_context", "load grids + build GridIndex")
+    timed(incident_jobs, "prepare_incidents", "prepare (assign, tier, due, assignee)")
     timed(assignment.GridIndex, "assign", "  of which GridIndex.assign")
-    timed(dispatch, "due_at_many", "  of which dispatch.due_at_many")
+    timed(deadlines, "due_at_many", "  of which deadlines.due_at_many")
     timed(dispatch, "assignees_many", "  of which dispatch.assignees_many")
     timed(store, "save_incoming", "COPY to staging (save_incoming)")
     timed(store, "save_incoming_merged", "upsert into incident (save_incoming_merged)")
     timed(store, "save_import_rejects", "save rejects")
-    timed(workflows, "store_incidents", "store_incidents (all of the above but read)")
+    timed(incident_jobs, "store_incidents", "store_incidents (all of the above but read)")
     timed(workflows, "import_incidents", "import_incidents")
     imported = time.perf_counter()
     code = cli.main(["incidents", "import", csv_path])

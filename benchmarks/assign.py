@@ -51,9 +51,10 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common  # noqa: E402
 
-from gis import db as gisdb  # noqa: E402
-from gis import demo, store, workflows  # noqa: E402
-from gis.assignment import GridIndex  # noqa: E402
+from gis import store, workflows
+from gis.core.assignment import GridIndex  # noqa: E402
+from gis.demo import district as demo  # noqa: E402
+from gis.store import db as gisdb  # noqa: E402
 
 EDGE_SHARE = 0.01           # incidents placed exactly on grid edges (ring vertices)
 SINGLE_CALLS = 2000         # calls for the one-point latencies (500 with --quick)

@@ -21,16 +21,18 @@ from dataclasses import replace
 
 import folium
 import folium.plugins
-
 from _common import BenchServer, machine, server_versions, table  # noqa: I001 (script-local helper)
-from gis import analytics, dispatch, maps, workflows
-from gis.analytics import METRICS_ZH
-from gis.db import Database
+
+from gis import maps, workflows
+from gis.core import hierarchy, metrics
+from gis.core.metrics import METRICS_ZH
+from gis.core.rules import config as dispatch
+from gis.store.db import Database
 
 ZOOM = {"district": 12, "street": 14, "community": 15, "grid": 16}
 
 
-def page_queries(database, flt: analytics.CaseFilter, *, unit: str | None, level: str) -> dict:
+def page_queries(database, flt: metrics.CaseFilter, *, unit: str | None, level: str) -> dict:
     """What the situation page asks the library for, in the order it asks."""
     unit_flt = replace(flt, unit=unit)
     return {
@@ -52,7 +54,7 @@ def simplified(grids, level: str, unit: str | None, zoom: int):
     if key not in _SIMPLIFIED:
         shapes = grids[grids["level"] == level]
         if unit is not None:
-            shapes = shapes[shapes["code"].isin(analytics.GridTree(grids).units_under(unit, level))]
+            shapes = shapes[shapes["code"].isin(hierarchy.GridTree(grids).units_under(unit, level))]
         _SIMPLIFIED[key] = (shapes, maps.simplify_coverage(shapes[["code", "name", "geometry"]],
                                                            tolerance_m=maps.tolerance_for_zoom(zoom)))
     return _SIMPLIFIED[key]
@@ -71,7 +73,7 @@ def build_html(grids, data: dict, *, level: str, unit: str | None) -> str:
     return m.get_root().render()
 
 
-def naive_html(grids, database, flt: analytics.CaseFilter) -> str:
+def naive_html(grids, database, flt: metrics.CaseFilter) -> str:
     """What a straightforward folium page would send: every point, every micro polygon as stored."""
     points = workflows.cases(database, flt, limit=10_000_000)
     m = folium.Map(location=[34.75, 113.6], zoom_start=12, tiles=None)
@@ -108,7 +110,7 @@ def main() -> None:
         community = grids.loc[(grids["level"] == "community") & (grids["parent_code"] == street), "code"].iloc[0]
         for n in sizes:
             _, load_s = timed(workflows.load_demo_incidents, database, n=n, seed=args.seed)
-            flt = analytics.last_days(30)
+            flt = metrics.last_days(30)
             views = {"district": (None, "street"), "street": (street, "community"), "community": (community, "grid")}
             cold = {name: timed(page_queries, database, flt, unit=u, level=lv)[1] for name, (u, lv) in views.items()}
             warm = {}

@@ -23,8 +23,7 @@ def _print_json(value: object) -> None:
 
 
 def cmd_db_init(args: argparse.Namespace) -> int:
-    with workflows.connect(maxconn=1) as database:
-        applied = workflows.init_database(database)
+    applied = workflows.init_database()
     print(f"schema up to date; applied now: {', '.join(applied) or 'nothing'}")
     return 0
 
@@ -71,20 +70,20 @@ def cmd_db_url(args: argparse.Namespace) -> int:
 
 
 def _print_problems(problems, *, out: str | None) -> None:
-    from gis import grids as grids_mod
+    from gis.core import topology
+    from gis.io import grid_files
     if len(problems):
-        print(grids_mod.problems_table(problems))
+        print(topology.problems_table(problems))
     if out:
-        grids_mod.problems_to_geojson(problems, out)
+        grid_files.problems_to_geojson(problems, out)
         print(f"problem spots written to {out}")
 
 
 def cmd_grids_import(args: argparse.Namespace) -> int:
     from gis.errors import ValidationError
-    with workflows.connect(maxconn=2) as database:
-        workflows.init_database(database)
+    with workflows.connect(maxconn=2) as services:
         try:
-            result = workflows.import_grids(database, args.path, crs=args.crs, fix=args.fix, strict=args.strict,
+            result = workflows.import_grids(services, args.path, crs=args.crs, fix=args.fix, strict=args.strict,
                                             tolerance_m2=args.tolerance_m2, note=args.note or "")
         except ValidationError as exc:
             if exc.problems is not None:
@@ -99,9 +98,8 @@ def cmd_grids_import(args: argparse.Namespace) -> int:
 
 
 def cmd_grids_validate(args: argparse.Namespace) -> int:
-    with workflows.connect(maxconn=2) as database:
-        workflows.init_database(database)
-        problems, notes = workflows.validate_grid_file(database, args.path, crs=args.crs, fix=args.fix,
+    with workflows.connect(maxconn=2) as services:
+        problems, notes = workflows.validate_grid_file(services, args.path, crs=args.crs, fix=args.fix,
                                                        strict=args.strict, tolerance_m2=args.tolerance_m2)
     for note in notes:
         print(note)
@@ -112,32 +110,30 @@ def cmd_grids_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_grids_export(args: argparse.Namespace) -> int:
-    with workflows.connect(maxconn=1) as database:
-        n = workflows.export_grids(database, args.path, level=args.level)
+    with workflows.connect(maxconn=2) as services:
+        n = workflows.export_grids(services, args.path, level=args.level)
     print(f"{n} grids written to {args.path}")
     return 0
 
 
 def cmd_staff_import(args: argparse.Namespace) -> int:
-    with workflows.connect(maxconn=1) as database:
-        workflows.init_database(database)
-        n = workflows.import_staff(database, args.path)
+    with workflows.connect(maxconn=2) as services:
+        n = workflows.import_staff(services, args.path)
     print(f"{n} staff stored")
     return 0
 
 
 def cmd_locate(args: argparse.Namespace) -> int:
-    with workflows.connect(maxconn=1) as database:
-        _print_json(workflows.locate(database, args.lon, args.lat, crs=args.crs))
+    with workflows.connect(maxconn=2) as services:
+        _print_json(workflows.locate(services, args.lon, args.lat, crs=args.crs))
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     progress, close = _tqdm_progress()
-    with workflows.connect(maxconn=2) as database:
-        workflows.init_database(database)
+    with workflows.connect(maxconn=2) as services:
         try:
-            summary = workflows.load_demo(database, incidents=args.incidents, seed=args.seed,
+            summary = workflows.load_demo(services, incidents=args.incidents, seed=args.seed,
                                           if_empty=args.if_empty, progress=progress)
         finally:
             close()
@@ -146,10 +142,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _tqdm_progress():
+    """A progress callback: a bar per stage on a terminal; in a log or a pipe, one
+    summary line per finished stage (no carriage-return frames)."""
+    import time
+
     from tqdm import tqdm
     bars: dict[str, tqdm] = {}
+    stages: dict[str, list] = {}   # step -> [started, done, total]
+    interactive = sys.stderr.isatty()
+
+    def finish(step: str) -> None:
+        started, done, total = stages.pop(step)
+        if not interactive:
+            of = f"/{total}" if total else ""
+            print(f"{step}: {done}{of} in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
 
     def progress(step: str, done: int, total: int) -> None:
+        if step not in stages:
+            for other in list(stages):
+                finish(other)
+            stages[step] = [time.perf_counter(), done, total]
+        stages[step][1:] = [done, total]
+        if not interactive:
+            return
         bar = bars.get(step)
         if bar is None:
             for other in bars.values():
@@ -160,6 +175,8 @@ def _tqdm_progress():
         bar.refresh()
 
     def close() -> None:
+        for step in list(stages):
+            finish(step)
         for bar in bars.values():
             bar.close()
     return progress, close
@@ -167,10 +184,9 @@ def _tqdm_progress():
 
 def cmd_incidents_import(args: argparse.Namespace) -> int:
     progress, close = _tqdm_progress()
-    with workflows.connect(maxconn=2) as database:
-        workflows.init_database(database)
+    with workflows.connect(maxconn=2) as services:
         try:
-            result = workflows.import_incidents(database, args.path, crs=args.crs, source=args.source,
+            result = workflows.import_incidents(services, args.path, crs=args.crs, source=args.source,
                                                 rejects_path=args.rejects, progress=progress)
         finally:
             close()
@@ -184,23 +200,23 @@ def cmd_incidents_import(args: argparse.Namespace) -> int:
 
 
 def cmd_incidents_export(args: argparse.Namespace) -> int:
-    with workflows.connect(maxconn=1) as database:
-        n = workflows.export_incidents(database, args.path, fmt=args.format)
+    with workflows.connect(maxconn=2) as services:
+        n = workflows.export_incidents(services, args.path, fmt=args.format)
     print(f"{n} incidents written to {args.path}")
     return 0
 
 
 def cmd_incidents_set_status(args: argparse.Namespace) -> int:
-    with workflows.connect(maxconn=1) as database:
-        done = workflows.set_incident_status(database, source=args.source, external_id=args.external_id,
+    with workflows.connect(maxconn=2) as services:
+        done = workflows.set_incident_status(services, source=args.source, external_id=args.external_id,
                                              status=args.status, actor=args.actor, note=args.note or "")
     print(f"{done['source']}/{done['external_id']}: {done['from']} → {done['to']}")
     return 0
 
 
 def cmd_incidents_escalate(args: argparse.Namespace) -> int:
-    with workflows.connect(maxconn=1) as database:
-        done = workflows.escalate_overdue(database)
+    with workflows.connect(maxconn=2) as services:
+        done = workflows.escalate_overdue(services)
     print(f"escalated {done['escalated']} case(s) to the next tier; {done['supervised']} put under supervision (督办)")
     return 0
 
@@ -208,13 +224,13 @@ def cmd_incidents_escalate(args: argparse.Namespace) -> int:
 def cmd_report_weekly(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from gis import report
     from gis.errors import InputError
+    from gis.io import bulletin as report
     suffix = Path(args.out).suffix.lower()
     if suffix not in (".xlsx", ".html", ".htm"):
         raise InputError(f"cannot tell the report format of '{args.out}'", fix="use an .xlsx or .html file name")
-    with workflows.connect(maxconn=1) as database:
-        bulletin = workflows.weekly_bulletin(database, args.week, min_due=args.min_due)
+    with workflows.connect(maxconn=2) as services:
+        bulletin = workflows.weekly_bulletin(services, args.week, min_due=args.min_due)
     if suffix == ".xlsx":
         Path(args.out).write_bytes(report.bulletin_to_xlsx(bulletin))
     else:

@@ -54,6 +54,14 @@ class DatabaseUnavailable(GisError):
     """The database server cannot be reached or refuses us."""
 
 
+class DatabaseBusy(DatabaseUnavailable):
+    """Every pooled connection stayed busy for the whole wait."""
+
+
+class SchemaOutOfDate(ConfigError):
+    """The database schema is older (or newer) than this code."""
+
+
 class InputError(GisError):
     """A file, row or argument cannot be used as given."""
 

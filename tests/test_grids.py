@@ -22,9 +22,11 @@ import shapely
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from gis import grids as G
-from gis.crs import geometries_from_wgs84
+from gis.core import hierarchy as hierarchy_
+from gis.core import topology
+from gis.core.crs import geometries_from_wgs84
 from gis.errors import InputError
+from gis.io import grid_files
 
 LON0, LAT0 = 113.6, 34.75
 # Degrees per metre near the origin (equirectangular, good to ~0.5 % here).
@@ -103,7 +105,7 @@ def set_value(grids, code, column, value):
 
 def only(problems, kind):
     found = problems[problems["kind"] == kind]
-    assert len(found) == 1, G.problems_table(problems)
+    assert len(found) == 1, topology.problems_table(problems)
     return found.iloc[0]
 
 
@@ -119,26 +121,26 @@ def errors_of(problems):
     ("grid", "community"), ("micro", "grid"), ("exclusive", None),
 ])
 def test_parent_level_follows_the_hierarchy(level, parent):
-    assert G.parent_level(level) == parent
+    assert hierarchy_.parent_level(level) == parent
 
 
 def test_parent_level_of_an_unknown_level_names_the_levels():
     with pytest.raises(InputError, match="unknown level 'mciro'.*district, street"):
-        G.parent_level("mciro")
+        hierarchy_.parent_level("mciro")
 
 
 def test_every_level_has_a_chinese_name():
-    assert set(G.LEVEL_NAMES_ZH) == set(G.ALL_LEVELS)
-    assert G.LEVEL_NAMES_ZH["grid"] == "三级网格"
+    assert set(hierarchy_.LEVEL_NAMES_ZH) == set(hierarchy_.ALL_LEVELS)
+    assert hierarchy_.LEVEL_NAMES_ZH["grid"] == "三级网格"
 
 
 # -- a clean layer -------------------------------------------------------------------
 
 
 def test_a_clean_hierarchy_has_no_problems(grids):
-    problems = G.validate_grids(grids)
-    assert problems.empty, G.problems_table(problems)
-    assert list(problems.columns) == list(G.PROBLEM_COLUMNS)
+    problems = topology.validate_grids(grids)
+    assert problems.empty, topology.problems_table(problems)
+    assert list(problems.columns) == list(topology.PROBLEM_COLUMNS)
     assert problems.crs == "EPSG:4326"
 
 
@@ -147,15 +149,15 @@ def test_exclusive_grids_may_cross_communities_and_streets(grids):
     mall = grid_row("EX02", "商场", "exclusive", None, box_m(900, 100, 1100, 300))
     grids = pd.concat([grids, gpd.GeoDataFrame([school, mall], crs="EPSG:4326")],
                       ignore_index=True)
-    problems = G.validate_grids(grids)
-    assert problems.empty, G.problems_table(problems)
+    problems = topology.validate_grids(grids)
+    assert problems.empty, topology.problems_table(problems)
 
 
 def test_parents_from_stored_are_accepted(grids):
     micros = grids[grids["level"] == "micro"]
     upper = grids[grids["level"] != "micro"]
-    assert G.validate_grids(micros, stored=upper).empty
-    without = G.validate_grids(micros)
+    assert topology.validate_grids(micros, stored=upper).empty
+    without = topology.validate_grids(micros)
     assert set(without["kind"]) == {"unknown_parent"}
     assert len(without) == 16
 
@@ -165,7 +167,7 @@ def test_parents_from_stored_are_accepted(grids):
 
 def test_a_missing_micro_grid_leaves_a_gap_warning_where_it_was(grids):
     gone = micro_code(0, 0, 1)
-    problems = G.validate_grids(grids[grids["code"] != gone])
+    problems = topology.validate_grids(grids[grids["code"] != gone])
     gap = only(problems, "gap")
     assert gap.severity == "warning"
     assert gap.code == grid_code(0, 0)
@@ -177,21 +179,21 @@ def test_a_missing_micro_grid_leaves_a_gap_warning_where_it_was(grids):
 
 
 def test_strict_turns_gap_warnings_into_errors(grids):
-    problems = G.validate_grids(grids[grids["code"] != micro_code(0, 0, 1)], strict=True)
+    problems = topology.validate_grids(grids[grids["code"] != micro_code(0, 0, 1)], strict=True)
     assert list(problems["severity"]) == ["error"]
     assert list(problems["kind"]) == ["gap"]
 
 
 def test_a_gap_is_only_checked_where_the_parent_has_children_in_the_layer(grids):
     # The streets and communities are here, but no micro-grid under grid (0, 0).
-    problems = G.validate_grids(grids[grids["parent_code"] != grid_code(0, 0)])
-    assert problems.empty, G.problems_table(problems)
+    problems = topology.validate_grids(grids[grids["parent_code"] != grid_code(0, 0)])
+    assert problems.empty, topology.problems_table(problems)
 
 
 def test_overlapping_siblings_are_reported_where_they_overlap(grids):
     # The SW micro-grid reaches 20 m into its SE sibling.
     grids = set_value(grids, micro_code(0, 0, 0), "geometry", box_m(0, 0, 520, 500))
-    problems = G.validate_grids(grids)
+    problems = topology.validate_grids(grids)
     overlap = only(problems, "overlap")
     assert overlap.severity == "error"
     assert {overlap.code, overlap.other_code} == {micro_code(0, 0, 0), micro_code(0, 0, 1)}
@@ -203,19 +205,19 @@ def test_overlapping_siblings_are_reported_where_they_overlap(grids):
 
 def test_touching_siblings_do_not_overlap(grids):
     # Shared edges and corners are everywhere in the fixture.
-    assert G.validate_grids(grids[grids["level"] == "micro"],
+    assert topology.validate_grids(grids[grids["level"] == "micro"],
                             stored=grids[grids["level"] != "micro"]).empty
 
 
 def test_overlap_within_the_tolerance_is_ignored(grids):
     grids = set_value(grids, micro_code(0, 0, 0), "geometry", box_m(0, 0, 500.001, 500))
-    assert G.validate_grids(grids).empty
+    assert topology.validate_grids(grids).empty
 
 
 def test_a_child_sticking_out_of_its_parent_is_reported_with_the_part_outside(grids):
     # The SW micro-grid of the district reaches 10 m beyond the district's west edge.
     grids = set_value(grids, micro_code(0, 0, 0), "geometry", box_m(-10, 0, 500, 500))
-    problems = G.validate_grids(grids)
+    problems = topology.validate_grids(grids)
     outside = only(problems, "outside_parent")
     assert outside.code == micro_code(0, 0, 0)
     assert outside.other_code == grid_code(0, 0)
@@ -228,7 +230,7 @@ def test_a_child_sticking_out_of_its_parent_is_reported_with_the_part_outside(gr
 def test_a_bow_tie_is_an_invalid_geometry_at_the_crossing(grids):
     x = micro_box(0, 0, 0).bounds
     bow_tie = shapely.Polygon([(x[0], x[1]), (x[2], x[3]), (x[2], x[1]), (x[0], x[3])])
-    problems = G.validate_grids(set_value(grids, micro_code(0, 0, 0), "geometry", bow_tie))
+    problems = topology.validate_grids(set_value(grids, micro_code(0, 0, 0), "geometry", bow_tie))
     invalid = only(problems, "invalid_geometry")
     assert invalid.code == micro_code(0, 0, 0)
     assert invalid.geometry.geom_type == "Point"
@@ -239,7 +241,7 @@ def test_a_bow_tie_is_an_invalid_geometry_at_the_crossing(grids):
 
 def test_a_duplicate_code_is_reported_on_the_second_feature(grids):
     grids = set_value(grids, micro_code(1, 1, 3), "code", micro_code(1, 1, 2))
-    problems = G.validate_grids(grids)
+    problems = topology.validate_grids(grids)
     duplicate = only(problems, "duplicate_code")
     assert duplicate.code == micro_code(1, 1, 2)
     assert duplicate.geometry.equals(micro_box(1, 1, 3))
@@ -249,7 +251,7 @@ def test_a_duplicate_code_is_reported_on_the_second_feature(grids):
 
 def test_an_unknown_parent_is_reported(grids):
     grids = set_value(grids, micro_code(1, 0, 2), "parent_code", "999")
-    unknown = only(errors_of(G.validate_grids(grids)), "unknown_parent")
+    unknown = only(errors_of(topology.validate_grids(grids)), "unknown_parent")
     assert unknown.code == micro_code(1, 0, 2)
     assert unknown.other_code == "999"
     assert "neither in this layer nor in the database" in unknown.message
@@ -257,7 +259,7 @@ def test_an_unknown_parent_is_reported(grids):
 
 def test_a_micro_grid_under_a_community_has_the_wrong_parent_level(grids):
     grids = set_value(grids, micro_code(0, 1, 0), "parent_code", community_code(0, 1))
-    problems = errors_of(G.validate_grids(grids))
+    problems = errors_of(topology.validate_grids(grids))
     wrong = only(problems, "wrong_parent_level")
     assert wrong.code == micro_code(0, 1, 0)
     assert "must be a grid (三级网格)" in wrong.message
@@ -266,19 +268,19 @@ def test_a_micro_grid_under_a_community_has_the_wrong_parent_level(grids):
 
 def test_a_district_with_a_parent_has_the_wrong_parent_level(grids):
     grids = set_value(grids, DISTRICT, "parent_code", "4101")
-    wrong = only(G.validate_grids(grids), "wrong_parent_level")
+    wrong = only(topology.validate_grids(grids), "wrong_parent_level")
     assert wrong.code == DISTRICT and "clear its parent_code" in wrong.message
 
 
 def test_a_street_without_a_parent_is_a_missing_value(grids):
     grids = set_value(grids, street_code(0), "parent_code", None)
-    missing = only(G.validate_grids(grids), "missing_value")
+    missing = only(topology.validate_grids(grids), "missing_value")
     assert missing.code == street_code(0) and "parent_code" in missing.message
 
 
 def test_swapped_coordinates_are_reported_where_the_grid_belongs(grids):
     swapped = shapely.transform(micro_box(1, 1, 3), lambda xy: xy[:, ::-1])
-    problems = G.validate_grids(set_value(grids, micro_code(1, 1, 3), "geometry", swapped))
+    problems = topology.validate_grids(set_value(grids, micro_code(1, 1, 3), "geometry", swapped))
     found = only(problems, "swapped_coordinates")
     assert found.code == micro_code(1, 1, 3)
     assert found.geometry.equals(micro_box(1, 1, 3))
@@ -288,14 +290,14 @@ def test_swapped_coordinates_are_reported_where_the_grid_belongs(grids):
 
 def test_latitude_beyond_90_is_taken_for_swapped_coordinates(grids):
     far = shapely.box(10.0, 100.0, 10.01, 100.01)
-    found = only(G.validate_grids(set_value(grids, micro_code(0, 0, 0), "geometry", far)),
+    found = only(topology.validate_grids(set_value(grids, micro_code(0, 0, 0), "geometry", far)),
                  "swapped_coordinates")
     assert found.code == micro_code(0, 0, 0)
 
 
 def test_projected_coordinates_read_as_degrees_are_invalid(grids):
     metres = shapely.box(500_000, 3_840_000, 500_500, 3_840_500)
-    found = only(G.validate_grids(set_value(grids, micro_code(0, 0, 0), "geometry", metres)),
+    found = only(topology.validate_grids(set_value(grids, micro_code(0, 0, 0), "geometry", metres)),
                  "invalid_geometry")
     assert "--crs EPSG:" in found.message
 
@@ -305,44 +307,44 @@ def test_gcj02_declared_as_wgs84_is_recognised(grids):
     micros = grids[grids["level"] == "micro"].copy()
     micros["geometry"] = geometries_from_wgs84(micros.geometry, crs="gcj02").set_crs(
         "EPSG:4326", allow_override=True)
-    problems = errors_of(G.validate_grids(micros, stored=upper))
+    problems = errors_of(topology.validate_grids(micros, stored=upper))
     assert set(problems["kind"]) == {"looks_gcj02"}
     assert len(problems) == 16
     assert all("--crs gcj02" in m for m in problems["message"])
     # Declared as GCJ-02 and converted already, the same overhang is just outside_parent.
-    declared = errors_of(G.validate_grids(micros, stored=upper, declared_crs="gcj02"))
+    declared = errors_of(topology.validate_grids(micros, stored=upper, declared_crs="gcj02"))
     assert set(declared["kind"]) == {"outside_parent"}
 
 
 def test_empty_and_missing_geometries_are_reported(grids):
     grids = set_value(grids, micro_code(0, 0, 0), "geometry", None)
     grids = set_value(grids, micro_code(0, 0, 1), "geometry", shapely.Polygon())
-    problems = errors_of(G.validate_grids(grids))
+    problems = errors_of(topology.validate_grids(grids))
     assert list(problems["kind"]) == ["empty_geometry", "empty_geometry"]
     assert set(problems["code"]) == {micro_code(0, 0, 0), micro_code(0, 0, 1)}
 
 
 def test_a_line_is_not_a_grid_boundary(grids):
     line = shapely.LineString([(LON0, LAT0), (LON0 + 0.001, LAT0 + 0.001)])
-    found = only(G.validate_grids(set_value(grids, micro_code(0, 0, 0), "geometry", line)),
+    found = only(topology.validate_grids(set_value(grids, micro_code(0, 0, 0), "geometry", line)),
                  "invalid_geometry")
     assert "LineString" in found.message
 
 
 def test_missing_names_and_codes_are_missing_values(grids):
     grids = set_value(grids, micro_code(0, 0, 0), "name", "  ")
-    problems = errors_of(G.validate_grids(grids))
+    problems = errors_of(topology.validate_grids(grids))
     missing = only(problems, "missing_value")
     assert missing.code == micro_code(0, 0, 0) and "no name" in missing.message
     grids = grids.copy()
     grids.loc[grids["code"] == micro_code(0, 0, 1), "code"] = None
-    missing = errors_of(G.validate_grids(grids))
+    missing = errors_of(topology.validate_grids(grids))
     assert "feature 6 has no code" in " ".join(missing["message"])
 
 
 def test_a_level_outside_the_list_is_a_bad_level_with_a_hint(grids):
     grids = set_value(grids, community_code(0, 0), "level", "社区")
-    bad = only(G.validate_grids(grids), "bad_level")
+    bad = only(topology.validate_grids(grids), "bad_level")
     assert bad.code == community_code(0, 0)
     assert "use 'community' for 社区" in bad.message
 
@@ -351,14 +353,14 @@ def test_a_level_outside_the_list_is_a_bad_level_with_a_hint(grids):
 def test_households_must_be_a_whole_number_not_below_zero(grids, value):
     grids = grids.astype({"households": object})
     grids = set_value(grids, micro_code(0, 0, 0), "households", value)
-    bad = only(G.validate_grids(grids), "bad_number")
+    bad = only(topology.validate_grids(grids), "bad_number")
     assert bad.code == micro_code(0, 0, 0) and "households" in bad.message
 
 
 def test_a_tiny_grid_is_a_sliver_warning(grids):
     tiny = grid_row("EX09", "岗亭", "exclusive", None, box_m(100, 100, 105, 105))
     grids = pd.concat([grids, gpd.GeoDataFrame([tiny], crs="EPSG:4326")], ignore_index=True)
-    sliver = only(G.validate_grids(grids), "sliver")
+    sliver = only(topology.validate_grids(grids), "sliver")
     assert sliver.severity == "warning" and sliver.code == "EX09"
     assert sliver.area_m2 == pytest.approx(25, rel=0.02)
 
@@ -366,7 +368,7 @@ def test_a_tiny_grid_is_a_sliver_warning(grids):
 def test_a_thin_gap_between_siblings_is_a_sliver_not_a_gap(grids):
     # The SW micro-grid stops 0.2 m short of its SE neighbour: 100 m² but thin.
     grids = set_value(grids, micro_code(0, 0, 0), "geometry", box_m(0, 0, 499.8, 500))
-    problems = G.validate_grids(grids)
+    problems = topology.validate_grids(grids)
     sliver = only(problems, "sliver")
     assert sliver.code == grid_code(0, 0)
     assert sliver.area_m2 == pytest.approx(100, rel=0.02)
@@ -379,21 +381,21 @@ def test_a_thin_gap_between_siblings_is_a_sliver_not_a_gap(grids):
 def test_problems_table_lists_problems_and_counts_them(grids):
     grids = set_value(grids, micro_code(0, 0, 0), "geometry", box_m(0, 0, 520, 500))
     grids = grids[grids["code"] != micro_code(1, 1, 1)]
-    table = G.problems_table(G.validate_grids(grids))
+    table = topology.problems_table(topology.validate_grids(grids))
     lines = table.splitlines()
     assert lines[0].split()[:4] == ["severity", "kind", "code", "other"]
     assert lines[1].startswith("error") and "overlap" in lines[1] and "10,0" in lines[1]
     assert lines[2].startswith("warning") and "gap" in lines[2]
     assert lines[-1] == "1 error, 1 warning"
-    assert G.problems_table(G.validate_grids(hierarchy())) == "0 errors, 0 warnings"
+    assert topology.problems_table(topology.validate_grids(hierarchy())) == "0 errors, 0 warnings"
 
 
 def test_problems_go_to_geojson_with_their_spots(grids, tmp_path):
     grids = set_value(grids, micro_code(0, 0, 0), "geometry", box_m(0, 0, 520, 500))
     grids = set_value(grids, micro_code(0, 0, 3), "geometry", None)
-    problems = G.validate_grids(grids)
+    problems = topology.validate_grids(grids)
     path = tmp_path / "problems.geojson"
-    assert G.problems_to_geojson(problems, path) == len(problems)
+    assert grid_files.problems_to_geojson(problems, path) == len(problems)
     back = gpd.read_file(path, engine="pyogrio")
     assert sorted(back["kind"]) == sorted(problems["kind"])
     assert set(back.columns) >= {"severity", "kind", "code", "other_code", "area_m2", "message"}
@@ -406,8 +408,8 @@ def test_problems_go_to_geojson_with_their_spots(grids, tmp_path):
 def test_round_trip_keeps_codes_names_levels_parents_and_households(grids, tmp_path, suffix):
     grids = set_value(grids, micro_code(0, 0, 0), "households", pd.NA)
     path = tmp_path / f"grids{suffix}"
-    assert G.grids_to_file(grids, path) == len(grids)
-    back, notes = G.grids_from_file(path)
+    assert grid_files.grids_to_file(grids, path) == len(grids)
+    back, notes = grid_files.grids_from_file(path)
     assert notes == []
     for column in ("code", "name", "level"):
         assert list(back[column]) == list(grids[column])
@@ -417,13 +419,13 @@ def test_round_trip_keeps_codes_names_levels_parents_and_households(grids, tmp_p
     assert back["households"].dropna().tolist() == grids["households"].dropna().tolist()
     assert set(back.geom_type) == {"MultiPolygon"}
     assert all(a.equals(b) for a, b in zip(back.geometry, grids.geometry))
-    assert G.validate_grids(back).empty
+    assert topology.validate_grids(back).empty
 
 
 def test_export_of_one_level_writes_only_that_level(grids, tmp_path):
     path = tmp_path / "micro.geojson"
-    assert G.grids_to_file(grids, path, level="micro") == 16
-    back, _ = G.grids_from_file(path)
+    assert grid_files.grids_to_file(grids, path, level="micro") == 16
+    back, _ = grid_files.grids_from_file(path)
     assert set(back["level"]) == {"micro"}
 
 
@@ -444,13 +446,13 @@ def test_a_numeric_code_column_comes_back_as_text(tmp_path):
           "parent_code": 410102001.0, "households": 12.0},
          box_m(0, 0, 2000, 2000)),
     ])
-    grids, _ = G.grids_from_file(path)
+    grids, _ = grid_files.grids_from_file(path)
     assert list(grids["code"]) == ["410102", "410102001", "410102001001"]
     assert list(grids["parent_code"]) == [None, "410102", "410102001"]
     assert list(grids["name"]) == ["中原区", "街道", "7"]
     assert grids["level"].iloc[2] == "community"
     assert grids["households"].iloc[2] == 12
-    assert G.validate_grids(grids).empty
+    assert topology.validate_grids(grids).empty
 
 
 def test_a_missing_property_is_named_with_the_fix(tmp_path):
@@ -458,36 +460,36 @@ def test_a_missing_property_is_named_with_the_fix(tmp_path):
     write_geojson(path, [({"code": "1", "name": "a", "level": "district"}, box_m(0, 0, 10, 10))])
     with pytest.raises(InputError, match=r"no 'parent_code' property.*add 'parent_code' "
                                          r"to every feature \(empty for the district\)"):
-        G.grids_from_file(path)
+        grid_files.grids_from_file(path)
 
 
 def test_an_unknown_extension_is_refused_with_the_formats(tmp_path):
     with pytest.raises(InputError, match=r"'\.kml'.*use a \.geojson, \.json, \.gpkg or \.shp"):
-        G.grids_from_file(tmp_path / "grids.kml")
+        grid_files.grids_from_file(tmp_path / "grids.kml")
     with pytest.raises(InputError, match=r"'\.csv'"):
-        G.grids_to_file(hierarchy(), tmp_path / "grids.csv")
+        grid_files.grids_to_file(hierarchy(), tmp_path / "grids.csv")
 
 
 def test_an_unreadable_file_is_an_input_error(tmp_path):
     path = tmp_path / "broken.geojson"
     path.write_text("this is not json", encoding="utf-8")
     with pytest.raises(InputError, match="cannot read broken.geojson.*valid GeoJSON"):
-        G.grids_from_file(path)
+        grid_files.grids_from_file(path)
     with pytest.raises(InputError, match="no such file"):
-        G.grids_from_file(tmp_path / "absent.gpkg")
+        grid_files.grids_from_file(tmp_path / "absent.gpkg")
 
 
 def test_a_file_without_features_is_an_input_error(tmp_path):
     path = tmp_path / "empty.geojson"
     write_geojson(path, [])
     with pytest.raises(InputError, match="empty.geojson has no features"):
-        G.grids_from_file(path)
+        grid_files.grids_from_file(path)
 
 
 def test_a_file_in_a_projected_crs_is_read_in_that_crs(grids, tmp_path):
     path = tmp_path / "utm.gpkg"
     grids.to_crs("EPSG:32649").to_file(path, engine="pyogrio")
-    back, notes = G.grids_from_file(path)
+    back, notes = grid_files.grids_from_file(path)
     assert back.crs == "EPSG:4326"
     assert all(a.hausdorff_distance(b) < 1e-7 for a, b in zip(back.geometry, grids.geometry))
     assert any("EPSG:32649" in note for note in notes)
@@ -499,7 +501,7 @@ def test_gcj02_coordinates_are_converted_on_reading(grids, tmp_path):
     gcj["geometry"] = geometries_from_wgs84(grids.geometry, crs="gcj02").set_crs(
         "EPSG:4326", allow_override=True)
     gcj.to_file(path, engine="pyogrio")
-    back, _ = G.grids_from_file(path, crs="gcj02")
+    back, _ = grid_files.grids_from_file(path, crs="gcj02")
     assert all(a.hausdorff_distance(b) < 1e-8 for a, b in zip(back.geometry, grids.geometry))
 
 
@@ -508,14 +510,14 @@ def test_fix_repairs_a_bow_tie_and_says_so(grids, tmp_path):
     bow_tie = shapely.Polygon([(x[0], x[1]), (x[2], x[3]), (x[2], x[1]), (x[0], x[3])])
     grids = set_value(grids, micro_code(0, 0, 0), "geometry", bow_tie)
     path = tmp_path / "bowtie.geojson"
-    G.grids_to_file(grids, path)
+    grid_files.grids_to_file(grids, path)
     row = int(np.flatnonzero(grids["code"] == micro_code(0, 0, 0))[0]) + 1
 
-    unfixed, notes = G.grids_from_file(path)
+    unfixed, notes = grid_files.grids_from_file(path)
     assert notes == []
-    assert "invalid_geometry" in set(G.validate_grids(unfixed)["kind"])
+    assert "invalid_geometry" in set(topology.validate_grids(unfixed)["kind"])
 
-    fixed, notes = G.grids_from_file(path, fix=True)
+    fixed, notes = grid_files.grids_from_file(path, fix=True)
     assert len(notes) == 1
     assert re.fullmatch(
         rf"line {row} \(code {micro_code(0, 0, 0)}\): made valid: self-intersection at "
@@ -523,7 +525,7 @@ def test_fix_repairs_a_bow_tie_and_says_so(grids, tmp_path):
     repaired = fixed.geometry.iloc[row - 1]
     assert repaired.is_valid and repaired.geom_type == "MultiPolygon"
     assert len(repaired.geoms) == 2
-    problems = G.validate_grids(fixed)
+    problems = topology.validate_grids(fixed)
     assert set(problems["kind"]) == {"gap"}  # the two missing triangles
 
 
@@ -619,8 +621,8 @@ PROPERTY_SETTINGS = settings(max_examples=40, deadline=None,
 @PROPERTY_SETTINGS
 @given(tilings())
 def test_random_tilings_are_clean(grids):
-    problems = G.validate_grids(grids)
-    assert problems.empty, G.problems_table(problems)
+    problems = topology.validate_grids(grids)
+    assert problems.empty, topology.problems_table(problems)
 
 
 @PROPERTY_SETTINGS
@@ -629,8 +631,8 @@ def test_one_injected_defect_yields_exactly_that_error(grids, kind, data):
     micros = list(grids.index[grids["level"] == "micro"])
     row = data.draw(st.sampled_from(micros))
     broken, code = inject(grids, kind, row)
-    problems = errors_of(G.validate_grids(broken))
-    assert list(problems["kind"]) == [kind], G.problems_table(problems)
+    problems = errors_of(topology.validate_grids(broken))
+    assert list(problems["kind"]) == [kind], topology.problems_table(problems)
     assert problems["code"].iloc[0] == code
 
 
@@ -641,7 +643,7 @@ def test_removing_one_of_several_micro_grids_yields_one_gap_where_it_was(grids, 
     crowded = micros[micros.groupby("parent_code")["code"].transform("count") > 1]
     assume(len(crowded))
     row = data.draw(st.sampled_from(list(crowded.index)))
-    problems = G.validate_grids(grids.drop(index=row))
+    problems = topology.validate_grids(grids.drop(index=row))
     gap = only(problems, "gap")
     assert len(problems) == 1 and gap.severity == "warning"
     assert gap.code == grids.at[row, "parent_code"]
@@ -677,8 +679,8 @@ def test_validating_a_whole_district_of_micro_grids_is_quick(capsys):
     grids = district_of_micro_squares()
     micros = int((grids["level"] == "micro").sum())
     started = time.perf_counter()
-    problems = G.validate_grids(grids)
+    problems = topology.validate_grids(grids)
     elapsed = time.perf_counter() - started
-    assert problems.empty, G.problems_table(problems.head(20))
+    assert problems.empty, topology.problems_table(problems.head(20))
     with capsys.disabled():
         print(f"\nvalidate_grids: {len(grids):,} grids ({micros:,} micro) in {elapsed:.2f} s")

@@ -19,13 +19,27 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gis import crs as giscrs
-from gis import incidents
+from benchmarks import intake
+from gis.core import crs as giscrs
+from gis.core.intake import csv as intake_csv
+from gis.core.intake import encoding as intake_encoding
+from gis.core.intake.checks import (
+    INCIDENT_COLUMNS,
+    REJECT_COLUMNS,
+    REQUIRED_FIELDS,
+    Chunk,
+)
+from gis.core.intake.encoding import detect_encoding
+from gis.core.intake.open311 import load_open311_codes
+from gis.core.intake.reader import read_incidents
 from gis.errors import GisError, InputError
-from gis.incidents import (
-    EXPORT_COLUMNS, INCIDENT_COLUMNS, REJECT_COLUMNS, REQUIRED_FIELDS, Chunk, detect_encoding,
-    incidents_to_csv, incidents_to_geojson, incidents_to_open311, load_open311_codes,
-    read_incidents, rejects_to_csv, write_open311,
+from gis.io.incident_files import (
+    EXPORT_COLUMNS,
+    incidents_to_csv,
+    incidents_to_geojson,
+    incidents_to_open311,
+    rejects_to_csv,
+    write_open311,
 )
 
 HEADER = ",".join(REQUIRED_FIELDS)
@@ -270,7 +284,7 @@ def test_a_gb18030_file_is_read_through_a_temporary_utf8_copy_that_is_removed(
         tmp_path, monkeypatch):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    monkeypatch.setattr(incidents.tempfile, "tempdir", str(scratch))
+    monkeypatch.setattr(intake_csv.tempfile, "tempdir", str(scratch))
     path = write(tmp_path, csv_text(GOOD_A, GOOD_Z), encoding="gb18030")
     chunks = iter(read_incidents(path, chunk_rows=1))
     next(chunks)
@@ -286,8 +300,9 @@ def test_a_gb18030_file_is_read_through_a_temporary_utf8_copy_that_is_removed(
 
 def test_a_bad_byte_past_the_gb18030_sample_is_an_input_error_before_any_chunk(
         tmp_path, monkeypatch):
-    monkeypatch.setattr(incidents, "_DECODE_BYTES", 64)
-    monkeypatch.setattr(incidents, "_GB18030_SAMPLE_BYTES", 128)
+    monkeypatch.setattr(intake_encoding, "_DECODE_BYTES", 64)
+    monkeypatch.setattr(intake_csv, "_DECODE_BYTES", 64)
+    monkeypatch.setattr(intake_encoding, "_GB18030_SAMPLE_BYTES", 128)
     body = csv_text(*[GOOD_A.replace("A1", f"A{i}") for i in range(10)]).encode("gb18030")
     path = tmp_path / "broken.csv"
     path.write_bytes(body + b"12345,Q,\x81\x20,1,2,3,4,5,6\n")
@@ -296,7 +311,7 @@ def test_a_bad_byte_past_the_gb18030_sample_is_an_input_error_before_any_chunk(
                                          rf"{len(body) + 8}\)"):
         next(iter(read_incidents(path)))
     # past pyarrow's first block too: found while transcoding, before any chunk
-    monkeypatch.setattr(incidents._CsvFile, "_read_header", lambda self: list(REQUIRED_FIELDS))
+    monkeypatch.setattr(intake_csv._CsvFile, "_read_header", lambda self: list(REQUIRED_FIELDS))
     with pytest.raises(InputError, match=rf"byte 0x81 at offset {len(body) + 8}\)"):
         next(iter(read_incidents(path)))
 
@@ -317,7 +332,8 @@ def test_undecodable_and_utf16_files_are_input_errors(tmp_path):
 
 
 def test_detect_encoding_finds_a_late_gb18030_byte_past_a_block(tmp_path, monkeypatch):
-    monkeypatch.setattr(incidents, "_DECODE_BYTES", 64)
+    monkeypatch.setattr(intake_encoding, "_DECODE_BYTES", 64)
+    monkeypatch.setattr(intake_csv, "_DECODE_BYTES", 64)
     body = "".join(f"12345,A{i},井盖,113.62,34.75,2025-03-01T08:30:00,received,,\n" for i in range(20))
     path = tmp_path / "late.csv"
     path.write_bytes((HEADER + "\n" + body).encode("utf-8") + "中文".encode("gb18030") + b"\n")
@@ -377,7 +393,7 @@ def test_line_numbers_stay_right_after_a_refused_multi_line_row(tmp_path):
 def test_line_numbers_match_the_csv_module_across_many_blocks(tmp_path, monkeypatch):
     # Small blocks make pyarrow hand over rows in many batches, with irregular
     # rows (wrong field count) reported apart from them.
-    monkeypatch.setattr(incidents, "_BLOCK_BYTES", 300)
+    monkeypatch.setattr(intake_csv, "_BLOCK_BYTES", 300)
     rng = np.random.default_rng(5)
     lines = [HEADER]
     for i in range(400):
@@ -393,7 +409,7 @@ def test_line_numbers_match_the_csv_module_across_many_blocks(tmp_path, monkeypa
         else:
             lines.append(f"12345,L{i},井盖,113.62,34.75,2025-03-01T08:30:00,received,d,x")
     path = write(tmp_path, "\n".join(lines) + "\n")
-    blocks = list(incidents._CsvFile(path, "utf-8", source_given=False)._records(path, None))
+    blocks = list(intake_csv._CsvFile(path, "utf-8", source_given=False)._records(path, None))
     assert len(blocks) > 20 and sum(1 for _, irregular, _ in blocks if not irregular) > 5
     starts = record_lines(path)
     with path.open(encoding="utf-8", newline="") as handle:
@@ -683,7 +699,7 @@ def test_open311_code_table_must_name_known_categories(tmp_path):
 
 @pytest.fixture
 def stored(tmp_path) -> pd.DataFrame:
-    """Incidents as the database side would hand them over: read rows plus assignment."""
+    """Incidents as the services side would hand them over: read rows plus assignment."""
     header = HEADER + ",closed_at"
     rows = [GOOD_A + ",",
             '12345,R2,井盖,113.63,34.76,2025-03-02T09:00:00,closed,"说 ""好""\n第二行",建设路,'
@@ -796,8 +812,8 @@ def test_rejects_are_written_with_a_bom_for_excel(tmp_path):
 
 def test_the_benchmark_script_reads_its_own_file(tmp_path):
     path = tmp_path / "bench.csv"
-    incidents._bench_file(path, 3000)
-    figures = incidents._bench_read(str(path))
+    intake._bench_file(path, 3000)
+    figures = intake._bench_read(str(path))
     assert figures["rows"] == 3000
     assert figures["good"] + figures["refused_lines"] < 3000  # duplicates are superseded
     assert figures["rows_per_s_wall"] > 0

@@ -11,7 +11,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from gis import report, workflows
+from gis import workflows
+from gis.io import bulletin as report
 from tests.test_workflows_analytics import SIX, load
 
 HOSTILE = "<script>alert(1)</script>"
@@ -122,14 +123,14 @@ def test_html_shows_figures_ranks_and_changes():
     assert "问题较多的微网格（前1名）" in page
 
 
-# -- from the database, through the command line -----------------------------------------------------
+# -- from the services, through the command line -----------------------------------------------------
 
 
 @pytest.fixture
-def week47(database, layer_file, tmp_path):
-    workflows.import_grids(database, layer_file)
-    load(database, tmp_path, SIX)
-    return database
+def week47(services, layer_file, tmp_path):
+    workflows.import_grids(services, layer_file)
+    load(services, tmp_path, SIX)
+    return services
 
 
 def test_a_real_bulletin_round_trips_through_xlsx_and_html(week47):

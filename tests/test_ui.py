@@ -23,9 +23,9 @@ STREET, STREET_NAME = "410102009", "航海西路街道"
 
 @pytest.fixture
 def app(monkeypatch, demo_database_url):
-    """``app('situation')``: an AppTest of one page, not yet run, on the demo database.
+    """``app('situation')``: an AppTest of one page, not yet run, on the demo services.
 
-    The pages reach the database through ``ui.cached`` (``workflows.connect()``
+    The pages reach the services through ``ui.cached`` (``workflows.connect()``
     reads ``DATABASE_URL``); Streamlit's caches live in this process, so they are
     emptied around each test to keep tests independent.
     """
@@ -237,8 +237,8 @@ def test_an_unknown_unit_in_the_url_shows_the_district(app):
 
 def _grids():
     from gis import workflows
-    with workflows.connect(maxconn=1) as database:
-        return workflows.active_grids(database)
+    with workflows.connect(maxconn=1) as services:
+        return workflows.active_grids(services)
 
 
 def _code_of(name: str, *, level: str) -> str:

@@ -15,11 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gis import analytics, workflows
-from gis.analytics import CaseFilter
-from gis.dispatch import CHINA_TZ
+from gis import workflows
+from gis.core import metrics as analytics
+from gis.core.china_time import CHINA_TZ
+from gis.core.metrics import CaseFilter
 from gis.errors import InputError
-from tests.conftest import D, X0, Y0
+from tests.conftest import X0, Y0, D
 
 HEADER = ["source", "external_id", "category", "lon", "lat", "reported_at", "status", "description", "address"]
 WEEK = CaseFilter(since=date(2026, 11, 16), until=date(2026, 11, 22))   # 2026-W47, Mon..Sun
@@ -35,7 +36,7 @@ def cn(day: int, hour: int = 0, minute: int = 0, *, month: int = 11) -> datetime
     return datetime(2026, month, day, hour, minute, tzinfo=CHINA_TZ)
 
 
-def load(database, tmp_path, cases: list[dict], *, name: str = "cases.csv") -> None:
+def load(services, tmp_path, cases: list[dict], *, name: str = "cases.csv") -> None:
     """Import cases as CSV (all 'received'), then set status, due_at and closed_at exactly by SQL.
 
     Each case: id, micro (a key of IN) or lon/lat, reported ('2026-11-16T10:00:00', China time),
@@ -49,9 +50,9 @@ def load(database, tmp_path, cases: list[dict], *, name: str = "cases.csv") -> N
             lon, lat = IN[c["micro"]] if "micro" in c else (c["lon"], c["lat"])
             writer.writerow([c.get("source", "12345"), c["id"], c.get("category", "other"), repr(float(lon)), repr(float(lat)),
                              c["reported"], "received", c.get("description", ""), c.get("address", "")])
-    result = workflows.import_incidents(database, path)
+    result = workflows.import_incidents(services, path)
     assert result.rejected == 0 and result.accepted == len(cases)
-    with database.transaction() as conn, conn.cursor() as cur:
+    with services.transaction() as conn, conn.cursor() as cur:
         for c in cases:
             cur.execute("UPDATE incident SET status = %s, due_at = %s, closed_at = %s "
                         "WHERE source = %s AND external_id = %s",
@@ -61,9 +62,9 @@ def load(database, tmp_path, cases: list[dict], *, name: str = "cases.csv") -> N
 
 
 @pytest.fixture
-def grids(database, layer_file):
-    workflows.import_grids(database, layer_file)
-    return database
+def grids(services, layer_file):
+    workflows.import_grids(services, layer_file)
+    return services
 
 
 # The six cases of 2026-W47, judged at NOW (Sat 21 Nov 12:00):
@@ -267,8 +268,8 @@ Q = centre(*IN["G2-02"])
 FIVE_M = 5 / 111_320.0  # 5 m north, in degrees of latitude
 
 
-def heat(database, layer: str, **kwargs) -> dict[tuple[float, float], float]:
-    cells = workflows.heat_cells(database, WEEK, layer=layer, now=NOW, **kwargs)
+def heat(services, layer: str, **kwargs) -> dict[tuple[float, float], float]:
+    cells = workflows.heat_cells(services, WEEK, layer=layer, now=NOW, **kwargs)
     assert list(cells.columns) == ["lon", "lat", "weight"]
     return {(round(r.lon, 7), round(r.lat, 7)): r.weight for r in cells.itertuples()}
 
@@ -378,8 +379,8 @@ def searchable(grids, tmp_path):
     return grids
 
 
-def found(database, search: str | None, **kwargs) -> list[str]:
-    return list(workflows.cases(database, WEEK, search=search, now=NOW, **kwargs)["external_id"])
+def found(services, search: str | None, **kwargs) -> list[str]:
+    return list(workflows.cases(services, WEEK, search=search, now=NOW, **kwargs)["external_id"])
 
 
 def test_search_matches_address_description_and_external_id_ignoring_case(searchable):

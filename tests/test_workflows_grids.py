@@ -8,14 +8,13 @@ import geopandas as gpd
 import pytest
 
 from gis import workflows
-from gis.crs import wgs84_to_gcj02
+from gis.core.crs import wgs84_to_gcj02
 from gis.errors import InputError, ValidationError
-
 from tests.conftest import X0, Y0, D, cell, hierarchy
 
 
-def stored_snapshot(database):
-    with database.connection() as conn, conn.cursor() as cur:
+def stored_snapshot(services):
+    with services.connection() as conn, conn.cursor() as cur:
         cur.execute("SELECT id, status FROM grid_version ORDER BY id")
         versions = cur.fetchall()
         cur.execute("SELECT version_id, code, name, level, parent_code, ST_AsText(geom) FROM grid ORDER BY 1, 2")
@@ -38,9 +37,9 @@ def test_import_then_export_round_trips_and_validates_clean(cli, layer_file, tmp
     assert check.returncode == 0 and "no problems found" in check.stdout, check.stdout + check.stderr
 
 
-def test_refused_import_reports_the_overlap_and_leaves_stored_grids_as_before(cli, database, layer_file, tmp_path):
+def test_refused_import_reports_the_overlap_and_leaves_stored_grids_as_before(cli, services, layer_file, tmp_path):
     assert cli("grids", "import", str(layer_file)).returncode == 0
-    before = stored_snapshot(database)
+    before = stored_snapshot(services)
     bad = hierarchy()
     bad.loc[bad["code"] == "G1-02", "geometry"] = cell(0, 0.9, 2, 2)  # overlaps G1-01 by 0.1 cell (~1000 m²)
     path = tmp_path / "bad.geojson"
@@ -50,42 +49,42 @@ def test_refused_import_reports_the_overlap_and_leaves_stored_grids_as_before(cl
     assert done.returncode == 2
     assert "overlap" in done.stdout and "G1-01" in done.stdout and "nothing was stored" in done.stderr
     assert gpd.read_file(problems)["kind"].tolist() == ["overlap"]
-    assert stored_snapshot(database) == before
+    assert stored_snapshot(services) == before
 
 
-def test_a_layer_of_one_level_makes_a_new_version_and_keeps_the_old(database, layer_file, tmp_path):
-    workflows.import_grids(database, layer_file)
+def test_a_layer_of_one_level_makes_a_new_version_and_keeps_the_old(services, layer_file, tmp_path):
+    workflows.import_grids(services, layer_file)
     micro = hierarchy()
     micro = micro[micro["level"] == "micro"].copy()
     micro.loc[micro["code"] == "G1-01", "name"] = "甲1-1(改)"
     path = tmp_path / "micro.geojson"
     micro.to_file(path, driver="GeoJSON")
-    result = workflows.import_grids(database, path, note="rename")
+    result = workflows.import_grids(services, path, note="rename")
     assert result.version_id == 2
     assert result.counts == {"community": 2, "district": 1, "exclusive": 1, "grid": 2, "micro": 4, "street": 2}
-    versions, rows = stored_snapshot(database)
+    versions, rows = stored_snapshot(services)
     assert versions == [(1, "retired"), (2, "active")]
     names = {(v, code): name for v, code, name, *_ in rows}
     assert names[(1, "G1-01")] == "甲1-1" and names[(2, "G1-01")] == "甲1-1(改)"
 
 
-def test_a_layer_that_would_orphan_stored_children_is_refused(database, layer_file, tmp_path):
-    workflows.import_grids(database, layer_file)
-    before = stored_snapshot(database)
+def test_a_layer_that_would_orphan_stored_children_is_refused(services, layer_file, tmp_path):
+    workflows.import_grids(services, layer_file)
+    before = stored_snapshot(services)
     tertiary = hierarchy()
     tertiary = tertiary[tertiary["code"].isin(["G1"])].copy()
     tertiary["geometry"] = [cell(0, 0, 2, 2)]
     path = tmp_path / "tertiary.geojson"
     tertiary.to_file(path, driver="GeoJSON")
     with pytest.raises(ValidationError, match="would lose their parent.*micro G2-0[12] under G2"):
-        workflows.import_grids(database, path)
-    assert stored_snapshot(database) == before
+        workflows.import_grids(services, path)
+    assert stored_snapshot(services) == before
 
 
-def test_export_of_an_unknown_level_names_the_levels(database, layer_file):
-    workflows.import_grids(database, layer_file)
+def test_export_of_an_unknown_level_names_the_levels(services, layer_file):
+    workflows.import_grids(services, layer_file)
     with pytest.raises(InputError, match="level 'block' is not a grid level.*district, street"):
-        workflows.fetch_grids(database, level="block")
+        workflows.fetch_grids(services, level="block")
 
 
 def roster(tmp_path, rows: list[str]):
@@ -132,7 +131,7 @@ def test_staff_import_refuses_a_bad_row_by_line_and_keeps_the_roster(cli, layer_
 
 
 def test_the_demo_district_exports_real_names_under_real_streets_and_validates_clean(cli, tmp_path):
-    from gis.demo import reference_communities, reference_streets
+    from gis.demo.district import reference_communities, reference_streets
 
     done = cli("demo", "--incidents", "0", "--seed", "3")
     assert done.returncode == 0, done.stderr

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from gis import store, workflows
-from gis.crs import wgs84_to_bd09, wgs84_to_gcj02
+from gis.core.crs import wgs84_to_bd09, wgs84_to_gcj02
 from gis.errors import InputError, TransitionError
-from tests.conftest import D, X0, Y0, cell, hierarchy
+from tests.conftest import X0, Y0, D, cell, hierarchy
 
 HEADER = "source,external_id,category,lon,lat,reported_at,status,description,address\n"
 HOSTILE = 'He said "hi"; \'; DROP TABLE incident; -- <script>alert(1)</script> 🚧\nsecond line'
@@ -25,19 +25,19 @@ def write_csv(path, rows: list[list[object]]):
 
 
 @pytest.fixture
-def grids_loaded(database, layer_file):
-    workflows.import_grids(database, layer_file)
-    return database
+def grids_loaded(services, layer_file):
+    workflows.import_grids(services, layer_file)
+    return services
 
 
-def counts(database) -> tuple[int, int]:
-    with database.connection() as conn, conn.cursor() as cur:
+def counts(services) -> tuple[int, int]:
+    with services.connection() as conn, conn.cursor() as cur:
         cur.execute("SELECT (SELECT count(*) FROM incident), (SELECT count(*) FROM incident_event)")
         return cur.fetchone()
 
 
-def incident(database, external_id, source="12345"):
-    with database.connection() as conn:
+def incident(services, external_id, source="12345"):
+    with services.connection() as conn:
         return store.fetch_incident(conn, source=source, external_id=external_id)
 
 
@@ -190,7 +190,7 @@ def test_export_writes_csv_geojson_and_open311(grids_loaded, tmp_path, cli):
 def test_overdue_cases_escalate_tier_by_tier_then_go_under_supervision(grids_loaded, tmp_path):
     from datetime import datetime, timedelta
 
-    from gis.dispatch import CHINA_TZ
+    from gis.core.china_time import CHINA_TZ
     workflows.import_incidents(grids_loaded, write_csv(tmp_path / "a.csv", GOOD[:1]))
     staff = tmp_path / "staff.csv"
     staff.write_text("grid_code,role,name,phone\nC1,网格长,张伟,13800000000\n", encoding="utf-8")
@@ -210,7 +210,7 @@ def test_overdue_cases_escalate_tier_by_tier_then_go_under_supervision(grids_loa
         "escalated": 0, "supervised": 1}
     assert incident(grids_loaded, "A1")["status"] == "supervised"
     _, events = workflows.incident_history(grids_loaded, source="12345", external_id="A1")
-    assert list(events["note"])[-3:] == ["逾期升级至社区(复杂)", "逾期升级至街道(疑难)", "逾期督办"]
+    assert list(events["note"])[-3:] == ["逾期升级至复杂(社区)", "逾期升级至疑难(街道)", "逾期督办"]
     assert datetime.now(CHINA_TZ) > first["reported_at"]
 
 

@@ -1,8 +1,9 @@
-"""The only home of ``st.cache_*`` and of the connection pool the pages share.
+"""The only home of ``st.cache_*`` and of the services the pages share.
 
-Streamlit serves many users from one process: one ``ThreadedConnectionPool``
-(a cached resource), bounded caches for data (``ttl``, ``max_entries``).
-Filters are frozen dataclasses, so they are the cache keys.
+Streamlit serves many users from one process: one :class:`Services` (the
+pool that waits when busy, and the per-version grid caches) is a cached
+resource; data caches are bounded (``ttl``, ``max_entries``). Filters are
+frozen dataclasses, so they are the cache keys.
 """
 
 from __future__ import annotations
@@ -14,29 +15,27 @@ import pandas as pd
 import streamlit as st
 
 from gis import maps, workflows
-from gis.analytics import CaseFilter
-from gis.db import Database
+from gis.core.metrics import CaseFilter
+from gis.workflows import Services
 
 TTL_S = 60
 
 
 @st.cache_resource(show_spinner="连接数据库…")
-def database() -> Database:
-    """The shared pool; the schema is brought up to date once per process."""
-    pool = workflows.connect(maxconn=8)
-    workflows.init_database(pool)
-    return pool
+def services() -> Services:
+    """The shared services; an out-of-date schema is refused with the fix (``db init``)."""
+    return workflows.connect(maxconn=8)
 
 
 @st.cache_data(ttl=30, max_entries=4, show_spinner=False)
 def server_status() -> dict[str, Any]:
-    database()
+    services()
     return workflows.server_status()
 
 
 @st.cache_data(ttl=300, max_entries=4, show_spinner=False)
 def active_grids() -> gpd.GeoDataFrame:
-    return workflows.active_grids(database())
+    return workflows.active_grids(services())
 
 
 @st.cache_data(ttl=300, max_entries=64, show_spinner=False)
@@ -45,7 +44,7 @@ def simplified_grids(level: str, within: str | None, zoom: int) -> gpd.GeoDataFr
     grids = active_grids()
     shown = grids[grids["level"] == level]
     if within is not None:
-        shown = shown[shown["code"].isin(workflows.grid_tree(database()).units_under(within, level))]
+        shown = shown[shown["code"].isin(workflows.grid_tree(services()).units_under(within, level))]
     if not len(shown):
         return shown
     return maps.simplify_coverage(shown, tolerance_m=maps.tolerance_for_zoom(zoom))
@@ -53,45 +52,45 @@ def simplified_grids(level: str, within: str | None, zoom: int) -> gpd.GeoDataFr
 
 @st.cache_data(ttl=TTL_S, max_entries=64, show_spinner=False)
 def kpis(flt: CaseFilter) -> dict[str, Any]:
-    return workflows.kpis(database(), flt)
+    return workflows.kpis(services(), flt)
 
 
 @st.cache_data(ttl=TTL_S, max_entries=64, show_spinner=False)
 def unit_stats(flt: CaseFilter, level: str, within: str | None) -> pd.DataFrame:
-    stats = workflows.unit_stats(database(), flt, level=level, within=within)
+    stats = workflows.unit_stats(services(), flt, level=level, within=within)
     return pd.DataFrame(stats.drop(columns="geometry"))
 
 
 @st.cache_data(ttl=TTL_S, max_entries=64, show_spinner=False)
 def heat_cells(flt: CaseFilter, layer: str) -> pd.DataFrame:
-    return workflows.heat_cells(database(), flt, layer=layer)
+    return workflows.heat_cells(services(), flt, layer=layer)
 
 
 @st.cache_data(ttl=TTL_S, max_entries=32, show_spinner=False)
 def daily_counts(flt: CaseFilter) -> pd.DataFrame:
-    return workflows.daily_counts(database(), flt)
+    return workflows.daily_counts(services(), flt)
 
 
 @st.cache_data(ttl=TTL_S, max_entries=32, show_spinner=False)
 def category_counts(flt: CaseFilter) -> pd.DataFrame:
-    return workflows.category_counts(database(), flt)
+    return workflows.category_counts(services(), flt)
 
 
 @st.cache_data(ttl=TTL_S, max_entries=32, show_spinner=False)
 def cases(flt: CaseFilter, search: str, open_only: bool, limit: int) -> pd.DataFrame:
-    return workflows.cases(database(), flt, search=search or None, open_only=open_only, limit=limit)
+    return workflows.cases(services(), flt, search=search or None, open_only=open_only, limit=limit)
 
 
 @st.cache_data(ttl=TTL_S, max_entries=64, show_spinner=False)
 def staff(codes: tuple[str, ...]) -> pd.DataFrame:
-    return workflows.fetch_staff(database(), grid_codes=list(codes))
+    return workflows.fetch_staff(services(), grid_codes=list(codes))
 
 
 @st.cache_data(ttl=TTL_S, max_entries=64, show_spinner=False)
 def incident_history(source: str, external_id: str) -> tuple[dict[str, Any], pd.DataFrame]:
-    return workflows.incident_history(database(), source=source, external_id=external_id)
+    return workflows.incident_history(services(), source=source, external_id=external_id)
 
 
 @st.cache_data(ttl=TTL_S, max_entries=16, show_spinner=False)
 def bulletin(week: str, min_due: int):
-    return workflows.weekly_bulletin(database(), week, min_due=min_due)
+    return workflows.weekly_bulletin(services(), week, min_due=min_due)

@@ -7,8 +7,8 @@ from datetime import date, timedelta
 
 import streamlit as st
 
-from gis.analytics import CaseFilter
-from gis.dispatch import CHINA_TZ
+from gis.core.china_time import CHINA_TZ
+from gis.core.metrics import CaseFilter
 
 DEFAULT_DAYS = 30
 

@@ -4,25 +4,24 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from gis import dispatch
-from gis.analytics import SOURCES_ZH, CaseFilter
-from gis.grids import LEVEL_NAMES_ZH
+from gis.core.hierarchy import LEVEL_NAMES_ZH
+from gis.core.metrics import SOURCES_ZH, CaseFilter
+from gis.core.rules import config, lifecycle
 from ui import cached, state
 
 
 def category_names() -> dict[str, str]:
-    rules = dispatch.load_rules()
+    rules = config.load_rules()
     return {code: f"{c.group_name_zh} · {c.name_zh}" if c.name_zh != c.group_name_zh else c.name_zh
             for code, c in rules.categories.items()}
 
 
 def status_names() -> dict[str, str]:
-    return {s: dispatch.status_name_zh(s) for s in dispatch.STATUSES}
+    return {s: lifecycle.status_name_zh(s) for s in lifecycle.STATUSES}
 
 
 def active_grids_or_stop():
@@ -128,7 +127,7 @@ def level_name(level: str) -> str:
 def cases_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Cases with Chinese headers and names; text left as stored (st.dataframe shows it as text)."""
     cats, statuses = category_names(), status_names()
-    tiers = {"general": "一般(网格)", "complex": "复杂(社区)", "hard": "疑难(街道)"}
+    tiers = {code: tier.label_zh for code, tier in config.load_rules().tiers.items()}
     out = pd.DataFrame({
         "来源": frame["source"].map(lambda s: SOURCES_ZH.get(s, s)),
         "编号": frame["external_id"],

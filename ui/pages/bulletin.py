@@ -7,8 +7,8 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from gis import report
 from gis.errors import GisError
+from gis.io import bulletin as report
 from ui import cached, state, widgets
 
 st.title("周通报")

@@ -9,7 +9,8 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from gis import maps
-from gis.analytics import METRICS_ZH, child_level
+from gis.core.hierarchy import child_level
+from gis.core.metrics import METRICS_ZH
 from gis.workflows import HEAT_LAYERS
 from ui import cached, state, widgets
 

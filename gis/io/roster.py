@@ -7,29 +7,12 @@ Roles follow the street offices' grid system: 网格长 (community grid head),
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pandas as pd
 
+from gis.core.roster import _PHONE, ROLES, STAFF_COLUMNS
 from gis.errors import InputError
-
-ROLES = ("网格长", "专职网格员", "微网格长", "专属网格负责人")
-STAFF_COLUMNS = ("grid_code", "role", "name", "phone")
-_PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
-
-
-def mask_phone(phone: str | None) -> str:
-    """``13812345678`` → ``138****5678``; landlines keep area code and last four."""
-    if not phone:
-        return ""
-    digits = str(phone)
-    if "-" in digits:  # landline: the area code is public, the number is not
-        area, number = digits.split("-", 1)
-        return f"{area}-{'*' * max(len(number) - 4, 0)}{number[-4:]}"
-    if len(digits) <= 7:
-        return "*" * len(digits)
-    return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
 
 
 def staff_from_file(path: str | Path, *, known_codes: set[str] | None = None) -> pd.DataFrame:
@@ -40,7 +23,7 @@ def staff_from_file(path: str | Path, *, known_codes: set[str] | None = None) ->
     InputError
         Naming the line and field, e.g. ``line 4, field 'role': '组长' is not a role``.
     """
-    from gis.incidents import detect_encoding
+    from gis.core.intake.encoding import detect_encoding
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=detect_encoding(path))
     frame.columns = [c.strip() for c in frame.columns]
     missing = [c for c in STAFF_COLUMNS if c not in frame.columns]

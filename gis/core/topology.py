@@ -19,31 +19,22 @@ from __future__ import annotations
 import math
 import numbers
 import re
-import warnings
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import pyproj
 import shapely
 
-from gis.crs import geometries_to_wgs84, parse_crs, to_metric
+from gis.core.crs import geometries_to_wgs84, parse_crs, to_metric
+from gis.core.hierarchy import (
+    ALL_LEVELS,
+    LEVEL_NAMES_ZH,
+    LEVELS,
+    _level_fix,
+    parent_level,
+)
 from gis.errors import InputError
-
-__all__ = [
-    "LEVELS", "ALL_LEVELS", "LEVEL_NAMES_ZH", "PROBLEM_KINDS", "PROBLEM_COLUMNS",
-    "parent_level", "grids_from_file", "grids_to_file", "validate_grids",
-    "problems_table", "problems_to_geojson",
-]
-
-LEVELS = ("district", "street", "community", "grid", "micro")
-ALL_LEVELS = LEVELS + ("exclusive",)
-LEVEL_NAMES_ZH = {
-    "district": "区", "street": "街道", "community": "社区", "grid": "三级网格",
-    "micro": "微网格", "exclusive": "专属网格",
-}
 
 # Every kind validate_grids reports, in the order problems are listed.
 PROBLEM_KINDS = (
@@ -58,22 +49,10 @@ PROPERTIES = ("code", "name", "level", "parent_code")
 COUNTS = ("households", "population")
 
 _WGS84 = "EPSG:4326"
-_DRIVERS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG",
-            ".shp": "ESRI Shapefile"}
-_FILE_ERRORS = (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
-                pyogrio.errors.FieldError, pyogrio.errors.GeometryError,
-                pyogrio.errors.CRSError, OSError)
-_FORMATS_FIX = "use a .geojson, .json, .gpkg or .shp file"
 # DBF field names stop at 10 characters, so Shapefiles carry 'parent_cod'.
 _SHP_NAMES = {"parent_code": "parent_cod"}
 # The grid table stores counts as PostgreSQL integer.
 _MAX_COUNT = 2**31 - 1
-# What people type for a level, in Chinese, mapped to the level to suggest.
-_LEVEL_HINTS = {
-    "区": "district", "街道": "street", "镇": "street", "乡": "street",
-    "社区": "community", "村": "community", "三级网格": "grid", "网格": "grid",
-    "微网格": "micro", "专属网格": "exclusive",
-}
 # A gap piece narrower than this on average (2·area/perimeter) is a
 # digitising sliver between two edges that should coincide, not a road.
 _THIN_WIDTH_M = 1.0
@@ -88,143 +67,9 @@ _CHINA_LAT = (18.0, 54.0)
 _CHINA_LON = (73.0, 135.0)
 
 
-def parent_level(level: str) -> str | None:
-    """The level a grid of ``level`` must have as parent.
-
-    Parameters
-    ----------
-    level
-        One of :data:`ALL_LEVELS`.
-
-    Returns
-    -------
-    str or None
-        ``'district'`` for a street, …, ``'grid'`` for a micro-grid; None for
-        the district (the root) and for exclusive grids, whose optional parent
-        may be any level of :data:`LEVELS`.
-
-    Raises
-    ------
-    InputError
-        For a level outside :data:`ALL_LEVELS`.
-    """
-    if level not in ALL_LEVELS:
-        raise InputError(f"unknown level {level!r}", field="level", fix=_level_fix(level))
-    if level in ("district", "exclusive"):
-        return None
-    return LEVELS[LEVELS.index(level) - 1]
-
-
-def _level_fix(level: object) -> str:
-    hint = _LEVEL_HINTS.get(str(level).strip()) if level is not None else None
-    if hint:
-        return f"use '{hint}' for {level}"
-    return f"use one of {', '.join(ALL_LEVELS)}"
-
-
-# -- reading and writing ---------------------------------------------------------
-
-
-def grids_from_file(path: str | Path, *, crs: str = "wgs84", fix: bool = False
-                    ) -> tuple[gpd.GeoDataFrame, list[str]]:
-    """Read a grid layer from GeoJSON, GeoPackage or Shapefile.
-
-    Parameters
-    ----------
-    path
-        A ``.geojson``/``.json``, ``.gpkg`` or ``.shp`` file whose features
-        carry ``code``, ``name``, ``level`` and ``parent_code`` (empty for the
-        district; optional for exclusive grids), and optionally
-        ``households`` and ``population``.
-    crs
-        The CRS of the coordinates: ``wgs84`` (default), ``gcj02``, ``bd09``
-        or ``EPSG:<code>`` (see :func:`gis.crs.parse_crs`).  Left at
-        ``wgs84``, a file that declares another CRS (say a GeoPackage in
-        EPSG:32649) is read in its own CRS.
-    fix
-        Repair invalid geometries with :func:`shapely.make_valid`, keeping
-        their polygonal parts, and say so in the notes.
-
-    Returns
-    -------
-    grids : GeoDataFrame
-        One row per feature, in file order: ``code``, ``name``, ``level``,
-        ``parent_code`` as text or None (a numeric code column comes back as
-        ``'410102001'``, never ``'410102001.0'``), ``households`` and
-        ``population`` (nullable integers when every value is a whole
-        number, otherwise as given, for :func:`validate_grids` to report),
-        and MultiPolygon geometries in lon/lat degrees, WGS-84 (EPSG:4326).
-        Levels are not checked here; :func:`validate_grids` does that.
-    notes : list of str
-        What was done to the data, e.g. ``"line 3 (code 101): made valid:
-        self-intersection at 113.610000,34.750000; area changed 12.3 m²"``.
-
-    Raises
-    ------
-    InputError
-        For an unknown extension, a missing or unreadable file, or a missing
-        property.
-    """
-    path = Path(path)
-    _driver_for(path)
-    name = parse_crs(crs)
-    if not path.exists():
-        raise InputError(f"no such file: {path}", fix="check the path")
-    notes: list[str] = []
-    try:
-        layers = pyogrio.list_layers(path)
-        names = [str(name) for name in layers[:, 0]] if len(layers) else []
-        layer = "grids" if "grids" in names else (names[0] if names else None)
-        if len(names) > 1:
-            notes.append(f"{path.name} has {len(names)} layers; read '{layer}'")
-        with warnings.catch_warnings():
-            # A property holding numbers and text is typed JSON by GDAL and left
-            # as text by geopandas, which is what _with_properties wants.
-            warnings.filterwarnings("ignore", message="Could not parse column",
-                                    category=UserWarning)
-            frame = gpd.read_file(path, engine="pyogrio", layer=layer)
-    except (*_FILE_ERRORS, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"cannot read {path.name}: {reason}",
-                         fix=f"check that it is a valid {_DRIVERS[path.suffix.lower()]} "
-                             "file (open it in QGIS) or export it again") from None
-    if not len(frame):
-        raise InputError(f"{path.name} has no features",
-                         fix="export the grid layer again, with its features")
-    frame = _with_properties(frame, source=path.name)
-
-    geoms = np.asarray(frame.geometry.array, dtype=object)
-    file_crs = frame.crs
-    if name == "wgs84" and file_crs is not None and not _is_wgs84(file_crs):
-        epsg = file_crs.to_epsg()
-        notes.append(f"{path.name} declares {file_crs.name}"
-                     f"{f' (EPSG:{epsg})' if epsg else ''}; converted it to WGS-84")
-        if epsg:
-            name = parse_crs(f"EPSG:{epsg}")
-        else:
-            # gis.crs speaks EPSG codes only; a custom CRS goes through geopandas.
-            geoms = np.asarray(frame.geometry.to_crs(_WGS84).array, dtype=object)
-    if name != "wgs84":
-        geoms = geometries_to_wgs84(geoms, crs=name)
-    geoms = np.array([_as_multipolygon(g) for g in geoms], dtype=object)
-    if fix:
-        geoms, fixed = _repair(geoms, frame["code"].to_numpy(dtype=object))
-        notes.extend(fixed)
-    frame = frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=_WGS84))
-    return frame, notes
-
-
 def _is_wgs84(crs: pyproj.CRS) -> bool:
     # GeoJSON says OGC:CRS84 (lon, lat), which is EPSG:4326 up to axis order.
     return crs.equals("EPSG:4326", ignore_axis_order=True) or crs.to_epsg() == 4326
-
-
-def _driver_for(path: Path) -> str:
-    driver = _DRIVERS.get(path.suffix.lower())
-    if driver is None:
-        raise InputError(f"cannot tell the format of {path.name} from its extension "
-                         f"{path.suffix or '(none)'!r}", fix=_FORMATS_FIX)
-    return driver
 
 
 def _with_properties(frame: gpd.GeoDataFrame, *, source: str) -> gpd.GeoDataFrame:
@@ -339,32 +184,6 @@ def _made_valid(geom: shapely.Geometry) -> shapely.Geometry | None:
     return _polygonal(shapely.make_valid(geom, method="structure", keep_collapsed=False))
 
 
-def _repair(geoms: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """make_valid the invalid polygonal geometries; one note per repair."""
-    geoms = geoms.copy()
-    polygonal = np.array([g is not None and g.geom_type in ("Polygon", "MultiPolygon")
-                          for g in geoms], dtype=bool)
-    todo = np.flatnonzero(polygonal & _in_range(geoms) & ~shapely.is_valid(geoms))
-    if not len(todo):
-        return geoms, []
-    before = geoms[todo]
-    after = np.array([_made_valid(g) for g in before], dtype=object)
-    metric = _Metric(before)
-    notes = []
-    for row, old, new, old_area, new_area in zip(todo, before, after, metric.areas(before),
-                                                 metric.areas(after)):
-        what = f"line {row + 1} (code {codes[row] or '?'})"
-        reason = _reason(old)
-        if new is None:
-            notes.append(f"{what}: cannot be made valid: {reason}; nothing polygonal is "
-                         "left, so it was kept as it is; redraw it")
-            continue
-        geoms[row] = new
-        notes.append(f"{what}: made valid: {reason}; "
-                     f"area changed {abs(new_area - old_area):,.1f} m²")
-    return geoms, notes
-
-
 _REASON = re.compile(r"^(?P<what>.*?)\s*\[(?P<x>\S+)\s+(?P<y>\S+)\]\s*$")
 
 
@@ -387,61 +206,6 @@ def _reason_point(geom: shapely.Geometry) -> shapely.Point | None:
         return shapely.Point(float(match["x"]), float(match["y"])) if match else None
     except ValueError:
         return None
-
-
-def grids_to_file(grids: gpd.GeoDataFrame, path: str | Path, *, level: str | None = None
-                  ) -> int:
-    """Write grids to GeoJSON, GeoPackage or Shapefile, chosen by extension.
-
-    Parameters
-    ----------
-    grids
-        Grids as :func:`grids_from_file` returns them (geometries in degrees,
-        WGS-84; another ``crs`` is reprojected).
-    path
-        ``.geojson``/``.json``, ``.gpkg`` (layer ``grids``) or ``.shp``
-        (``parent_code`` is stored as ``parent_cod``, the DBF limit, and read
-        back under its full name).  An existing file is replaced.
-    level
-        Write only grids of this level.
-
-    Returns
-    -------
-    int
-        The number of features written.
-
-    Raises
-    ------
-    InputError
-        For an unknown extension or level, or a frame without the grid
-        properties.
-    """
-    path = Path(path)
-    driver = _driver_for(path)
-    if level is not None and level not in ALL_LEVELS:
-        raise InputError(f"unknown level {level!r}", field="level", fix=_level_fix(level))
-    frame = _with_properties(grids, source="the layer")
-    if level is not None:
-        frame = frame[frame["level"] == level]
-    frame = frame[list(PROPERTIES + COUNTS) + [frame.geometry.name]]
-    frame = frame.to_crs(_WGS84) if frame.crs is not None else frame.set_crs(_WGS84)
-    geoms = [_as_multipolygon(g) for g in frame.geometry]
-    frame = frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=_WGS84))
-    for prop in PROPERTIES:
-        # All-missing object columns have no type to infer; say they are text.
-        frame[prop] = frame[prop].astype("string")
-    if driver == "ESRI Shapefile":
-        frame = frame.rename(columns=_SHP_NAMES)
-    options = {"layer": "grids"} if driver == "GPKG" else {}
-    if driver == "ESRI Shapefile":
-        options["encoding"] = "UTF-8"
-    try:
-        frame.to_file(path, driver=driver, engine="pyogrio",
-                      geometry_type="MultiPolygon", **options)
-    except _FILE_ERRORS as exc:
-        raise InputError(f"cannot write {path}: {str(exc).splitlines()[0]}",
-                         fix="check that the folder exists and is writable") from None
-    return len(frame)
 
 
 # -- validation ------------------------------------------------------------------
@@ -954,30 +718,3 @@ def problems_table(problems: gpd.GeoDataFrame) -> str:
 
 def _cell(value: object) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
-
-
-def problems_to_geojson(problems: gpd.GeoDataFrame, path: str | Path) -> int:
-    """Write problems to a GeoJSON file, to open beside the layer in QGIS.
-
-    Parameters
-    ----------
-    problems
-        What :func:`validate_grids` returns; geometries in degrees, WGS-84.
-    path
-        The file to write (replaced if it exists).
-
-    Returns
-    -------
-    int
-        The number of features written.
-    """
-    frame = gpd.GeoDataFrame(problems[list(PROBLEM_COLUMNS)].copy(), geometry="geometry",
-                             crs=_WGS84)
-    for column in ("severity", "kind", "code", "other_code", "message"):
-        frame[column] = frame[column].astype("string")
-    try:
-        frame.to_file(Path(path), driver="GeoJSON", engine="pyogrio")
-    except _FILE_ERRORS as exc:
-        raise InputError(f"cannot write {path}: {str(exc).splitlines()[0]}",
-                         fix="check that the folder exists and is writable") from None
-    return len(frame)

@@ -1,143 +1,21 @@
-"""Named reads (``fetch_*``) and writes (``save_*``), one per query of ``gis/sql``.
-
-Each function takes an open connection (the caller owns the transaction)
-and returns plain values or frames; geometries are WGS-84 (EPSG:4326).
-"""
+"""Incidents: import batches, staging and merge, lifecycle events, escalation."""
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
-from typing import Any, Iterable, Sequence
+from typing import Any
 
-import geopandas as gpd
-import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pacsv
 import shapely
 
-from gis import db
-
-GRID_COLUMNS = ["code", "name", "level", "parent_code", "households", "population"]
-
-
-def _frame(rows: list[dict[str, Any]], columns: Sequence[str]) -> gpd.GeoDataFrame:
-    frame = pd.DataFrame(rows, columns=[*columns, "geom"])
-    geoms = shapely.from_wkb([bytes(g) for g in frame.pop("geom")]) if len(frame) else []
-    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=4326, index=frame.index))
-
-
-def _csv_text(rows: Iterable[Sequence[Any]]) -> io.StringIO:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    for row in rows:
-        writer.writerow(["\\N" if v is None or (isinstance(v, float) and np.isnan(v)) else v for v in row])
-    buf.seek(0)
-    return buf
-
-
-def _ewkb_hex(geoms) -> np.ndarray:
-    return shapely.to_wkb(shapely.set_srid(np.asarray(geoms), 4326), hex=True, include_srid=True)
-
-
-# -- grid versions -----------------------------------------------------------------------
-
-
-def fetch_active_version(conn) -> dict[str, Any] | None:
-    return db.fetch_one(conn, "fetch_active_version")
-
-
-def save_grid_version(conn, *, note: str = "", author: str | None = None, effective_date=None) -> int:
-    return db.fetch_one(conn, "save_grid_version",
-                        {"note": note, "author": author, "effective_date": effective_date})["id"]
-
-
-def save_grids_carried_over(conn, *, new_version: int, old_version: int, replaced_levels: list[str]) -> int:
-    return db.execute(conn, "save_grids_carried_over", {
-        "new_version": new_version, "old_version": old_version, "replaced_levels": replaced_levels})
-
-
-def save_grids(conn, grids: gpd.GeoDataFrame, *, version_id: int) -> int:
-    """COPY a layer (WGS-84) into ``grid`` under ``version_id``."""
-    def counts(name: str) -> list:
-        if name not in grids:
-            return [None] * len(grids)
-        return [None if pd.isna(v) else int(v) for v in grids[name]]
-    rows = zip([version_id] * len(grids), grids["code"], grids["name"], grids["level"],
-               [None if pd.isna(p) or p == "" else p for p in grids["parent_code"]],
-               _ewkb_hex(grids.geometry.to_numpy()), counts("households"), counts("population"))
-    return db.copy_csv(conn, "grid", ["version_id", "code", "name", "level", "parent_code", "geom",
-                                      "households", "population"], _csv_text(rows))
-
-
-def fetch_orphans(conn, *, version_id: int) -> list[dict[str, Any]]:
-    return db.fetch_all(conn, "fetch_orphans", {"version_id": version_id})
-
-
-def save_version_active(conn, *, version_id: int) -> None:
-    db.execute(conn, "save_version_active", {"version_id": version_id})
-
-
-def fetch_grids(conn, *, version_id: int, level: str | None = None) -> gpd.GeoDataFrame:
-    rows = db.fetch_all(conn, "fetch_grids", {"version_id": version_id, "level": level})
-    return _frame(rows, GRID_COLUMNS)
-
-
-def fetch_grid_counts(conn, *, version_id: int) -> pd.DataFrame:
-    return pd.DataFrame(db.fetch_all(conn, "fetch_grid_counts", {"version_id": version_id}),
-                        columns=["level", "grids", "households"])
-
-
-def save_staff(conn, staff: pd.DataFrame) -> int:
-    """Replace the roster of every grid named in ``staff`` (grid_code, role, name, phone)."""
-    db.execute(conn, "save_staff_replaced", {"grid_codes": sorted(set(staff["grid_code"]))})
-    rows = [(r.grid_code, r.role, r.name, r.phone or None) for r in staff.itertuples(index=False)]
-    db.execute_values(conn, "save_staff", rows)
-    return len(rows)
-
-
-def fetch_staff_records(conn, *, grid_codes: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """The roster on duty as records (phones whole: mask before showing)."""
-    return db.fetch_all(conn, "fetch_staff", {"grid_codes": list(grid_codes) if grid_codes is not None else None})
-
-
-def fetch_staff(conn, *, grid_codes: Sequence[str] | None = None) -> pd.DataFrame:
-    """The roster on duty as a frame (phones whole: mask before showing)."""
-    return pd.DataFrame(fetch_staff_records(conn, grid_codes=grid_codes), columns=["grid_code", "role", "name", "phone"])
-
+from gis.store import db
+from gis.store.frames import _copy_frame, _ewkb_hex
 
 # -- incidents -------------------------------------------------------------------------------
 
 INCOMING_COLUMNS = ["line", "source", "external_id", "category", "status", "tier", "priority", "description",
                     "address", "reporter_phone", "reported_at", "due_at", "closed_at", "lon", "lat", "input_crs",
                     "micro_code", "exclusive_code", "suggested_code", "suggested_distance_m", "assignee", "handler"]
-
-
-def _copy_frame(conn, table: str, frame: pd.DataFrame, columns: list[str], *, chunk_rows: int = 100_000) -> int:
-    """COPY a frame's columns (missing ones as NULL) into a table.
-
-    Each chunk is written as CSV by pyarrow (every string quoted, so an empty
-    string stays '' while a missing value, written bare, is NULL) in a
-    background thread while the server ingests the previous chunk.
-    """
-    def chunks():
-        options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-        for start in range(0, len(frame), chunk_rows):
-            part = frame.iloc[start:start + chunk_rows]
-            out = pd.DataFrame({c: _arrow_ready(part[c]) if c in part else None for c in columns}, index=part.index)
-            buf = io.BytesIO()
-            pacsv.write_csv(pa.Table.from_pandas(out, preserve_index=False), buf, options)
-            yield buf.getvalue()
-    return db.copy_csv(conn, table, columns, chunks(), null="")
-
-
-def _arrow_ready(values: pd.Series) -> pd.Series:
-    """Object columns mixing text and missing values become pandas strings for pyarrow."""
-    if values.dtype == object:
-        return values.astype("string")
-    return values
 
 
 def save_import_batch(conn, *, kind: str, source_path: str = "", input_crs: str | None = None,
@@ -255,41 +133,6 @@ def fetch_incidents_export(conn, *, since=None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["source", "external_id", "category", "status", "tier", "lon", "lat",
                                        "reported_at", "due_at", "closed_at", "description", "address",
                                        "micro_code", "exclusive_code", "assignee", "priority"])
-
-
-def fetch_micro_stats(conn, params: dict[str, Any]) -> pd.DataFrame:
-    return pd.DataFrame(db.fetch_all(conn, "fetch_micro_stats", params),
-                        columns=["micro_code", "received", "completed", "due", "on_time", "open", "overdue"])
-
-
-def fetch_handling_hours(conn, params: dict[str, Any]) -> dict[str, float | None]:
-    return db.fetch_one(conn, "fetch_handling_hours", params)
-
-
-def fetch_daily_counts(conn, params: dict[str, Any]) -> pd.DataFrame:
-    return pd.DataFrame(db.fetch_all(conn, "fetch_daily_counts", params), columns=["day", "received", "completed"])
-
-
-def fetch_category_counts(conn, params: dict[str, Any]) -> pd.DataFrame:
-    return pd.DataFrame(db.fetch_all(conn, "fetch_category_counts", params), columns=["category", "received", "open"])
-
-
-def fetch_heat_cells(conn, params: dict[str, Any], *, cell_lon_deg: float, cell_lat_deg: float,
-                     overdue_weight: float) -> pd.DataFrame:
-    rows = db.fetch_all(conn, "fetch_heat_cells", {**params, "cell_lon_deg": cell_lon_deg,
-                                                   "cell_lat_deg": cell_lat_deg, "overdue_weight": overdue_weight})
-    return pd.DataFrame(rows, columns=["lon", "lat", "weight"]).astype(float)
-
-
-def fetch_cases(conn, params: dict[str, Any], *, search: str | None = None, open_only: bool = False,
-                limit: int = 5000) -> pd.DataFrame:
-    # backslash first: it is LIKE's escape character
-    escaped = search.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") if search else None
-    pattern = f"%{escaped}%" if search else None
-    rows = db.fetch_all(conn, "fetch_cases", {**params, "search": pattern, "open_only": open_only, "limit": limit})
-    return pd.DataFrame(rows, columns=["source", "external_id", "category", "status", "tier", "reported_at", "due_at",
-                                       "closed_at", "micro_code", "exclusive_code", "assignee", "address",
-                                       "description", "lon", "lat"])
 
 
 def fetch_overdue(conn, *, now) -> pd.DataFrame:

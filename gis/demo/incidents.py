@@ -40,7 +40,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gis.dispatch import CHINA_TZ, Rules, add_working_time_many, due_at_many, is_working_day, load_rules
+from gis.core.china_time import CHINA_TZ, is_working_day
+from gis.core.rules.config import Rules, load_rules
+from gis.core.rules.deadlines import add_working_time_many, due_at_many
 from gis.errors import InputError
 
 __all__ = ["EVENT_COLUMNS", "INCIDENT_COLUMNS", "SOURCES", "demo_incidents"]

@@ -20,13 +20,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gis.dispatch import CHINA_TZ
+from gis.core.china_time import CHINA_TZ
+from gis.core.hierarchy import GridTree
 
 SOURCES_ZH = {"12345": "12345热线", "patrol": "网格员巡查", "resident_app": "居民小程序", "city_platform": "数字城管"}
 METRICS_ZH = {"received": "案件数", "per_1000": "每千户案件数", "completion_rate": "办结率",
               "on_time_rate": "按期办结率", "overdue": "超期(督办)数"}
 COUNT_COLUMNS = ["received", "completed", "due", "on_time", "open", "overdue"]
-UNIT_LEVELS = ("district", "street", "community", "grid", "micro")
 
 
 @dataclass(frozen=True)
@@ -75,77 +75,6 @@ def iso_week(text: str) -> tuple[date, date]:
     except ValueError:
         raise InputError(f"week '{text}' is not an ISO week", field="week", fix="write it like 2026-W47") from None
     return monday, monday + timedelta(days=6)
-
-
-# -- the grid tree ------------------------------------------------------------------------------
-
-
-class GridTree:
-    """Parent and child lookups over one grid version, built once and reused
-    (a district has thousands of grids; pages ask these questions many times)."""
-
-    def __init__(self, grids: pd.DataFrame) -> None:
-        self.level = dict(zip(grids["code"], grids["level"]))
-        self.name = dict(zip(grids["code"], grids["name"]))
-        self.parent = dict(zip(grids["code"], grids["parent_code"]))
-        self.children: dict[str | None, list[str]] = {}
-        for code, parent in zip(grids["code"], grids["parent_code"]):
-            self.children.setdefault(parent, []).append(code)
-        self.micro = [c for c, lv in self.level.items() if lv == "micro"]
-        self._units: dict[str, pd.Series] = {}
-        self._under: dict[str, list[str]] = {}
-
-    def unit_of_micro(self, level: str) -> pd.Series:
-        """For every micro-grid code, its ancestor at ``level`` (itself for 'micro'; None if none)."""
-        if level not in self._units:
-            out = {}
-            for code in self.micro:
-                node = code
-                while node is not None and self.level.get(node) != level:
-                    node = self.parent.get(node)
-                out[code] = node
-            self._units[level] = pd.Series(out, dtype=object)
-        return self._units[level]
-
-    def path(self, code: str) -> list[dict[str, str]]:
-        """A grid and its ancestors, nearest first: ``[{'code', 'name', 'level'}, …]``."""
-        out = []
-        while code is not None and code in self.level:
-            out.append({"code": code, "name": self.name[code], "level": self.level[code]})
-            code = self.parent.get(code)
-        return out
-
-    def units_under(self, code: str, level: str) -> set[str]:
-        """The grids at ``level`` that hold micro-grids below ``code``."""
-        units = self.unit_of_micro(level)
-        return set(units[units.index.isin(set(self.micro_under(code)))].dropna())
-
-    def micro_under(self, code: str) -> list[str]:
-        """The micro-grids below a grid (itself if micro), sorted."""
-        if code not in self._under:
-            out, stack = [], [code]
-            while stack:
-                node = stack.pop()
-                if self.level.get(node) == "micro":
-                    out.append(node)
-                stack.extend(self.children.get(node, []))
-            self._under[code] = sorted(out)
-        return self._under[code]
-
-
-def unit_of_micro(grids: pd.DataFrame, *, level: str) -> pd.Series:
-    """For every micro-grid code, the code of its ancestor at ``level`` (the micro code itself for 'micro')."""
-    return GridTree(grids).unit_of_micro(level)
-
-
-def micro_codes_under(grids: pd.DataFrame, code: str | None) -> list[str] | None:
-    """The micro-grids below a grid (itself if micro); None for no restriction."""
-    return None if code is None else GridTree(grids).micro_under(code)
-
-
-def child_level(level: str) -> str | None:
-    i = UNIT_LEVELS.index(level)
-    return UNIT_LEVELS[i + 1] if i + 1 < len(UNIT_LEVELS) else None
 
 
 # -- rates and roll-ups --------------------------------------------------------------------------

@@ -31,7 +31,6 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -39,7 +38,8 @@ import pandas as pd
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, shape
 
-from gis.crs import geometry_to_wgs84
+from gis.core.crs import geometry_to_wgs84
+from gis.settings import PROJECT_ROOT
 
 __all__ = [
     "DATA_DIR", "DISTRICT_CODE", "DISTRICT_NAME", "ROLES",
@@ -47,7 +47,7 @@ __all__ = [
     "reference_streets", "reference_communities", "district_outline_wgs84",
 ]
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = PROJECT_ROOT / "data"
 DISTRICT_CODE = "410102"
 DISTRICT_NAME = "中原区"
 

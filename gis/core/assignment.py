@@ -20,7 +20,7 @@ import numpy as np
 import pyproj
 import shapely
 
-from gis.crs import utm_epsg_for
+from gis.core.crs import utm_epsg_for
 
 
 @dataclass(frozen=True)

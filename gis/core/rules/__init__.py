@@ -1,0 +1,1 @@
+"""The one vocabulary: categories, lifecycle, tiers and deadlines, read from ``dispatch.toml``."""

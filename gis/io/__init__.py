@@ -1,0 +1,1 @@
+"""Files in and out: grid layers, incident writers, the roster, bulletins."""

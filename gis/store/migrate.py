@@ -1,0 +1,129 @@
+"""Versioned SQL migrations (``store/sql/migrations/NNNN_name.sql``), run only by ``db init``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import psycopg2.errors
+import psycopg2.extensions
+import psycopg2.extras
+import psycopg2.pool
+from psycopg2 import sql as pgsql
+
+from gis.errors import DatabaseUnavailable
+from gis.store.db import SQL_DIR, Database
+
+MIGRATIONS_DIR = SQL_DIR / "migrations"
+
+
+# -- migrations ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+
+
+def migrations() -> list[Migration]:
+    """The numbered ``NNNN_name.sql`` files in order."""
+    found = []
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        m = re.fullmatch(r"(\d{4})_([a-z0-9_]+)\.sql", path.name)
+        if not m:
+            raise RuntimeError(f"migration file name '{path.name}' is not NNNN_name.sql")
+        found.append(Migration(int(m.group(1)), m.group(2), path))
+    return found
+
+
+def ensure_extension(conn, name: str = "postgis") -> None:
+    """``CREATE EXTENSION IF NOT EXISTS``, with a readable error when not possible."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute(pgsql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(pgsql.Identifier(name)))
+        conn.commit()
+    except psycopg2.errors.InsufficientPrivilege:
+        conn.rollback()
+        raise DatabaseUnavailable(f"not permitted to create the extension '{name}' in this database",
+                                  fix=f"ask a superuser to run CREATE EXTENSION {name}; in it") from None
+    except (psycopg2.errors.UndefinedFile, psycopg2.errors.FeatureNotSupported) as exc:
+        conn.rollback()
+        detail = str(exc).strip().splitlines()[0]
+        raise DatabaseUnavailable(f"the extension '{name}' is not installed on the server ({detail})",
+                                  fix="install PostGIS on the server (Debian: apt-get install postgis)") from None
+
+
+def migrate(db: Database) -> list[Migration]:
+    """Create or upgrade the schema; returns the migrations applied now.
+
+    Each migration runs once, in its own transaction, and is recorded in
+    ``schema_migrations``; an advisory lock keeps two concurrent runs apart.
+    """
+    applied_now = []
+    with db.connection() as conn:
+        ensure_extension(conn, "postgis")
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(hashtext('gis.migrate'))")
+            try:
+                cur.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
+                                 version integer PRIMARY KEY,
+                                 name text NOT NULL,
+                                 applied_at timestamptz NOT NULL DEFAULT now())""")
+                conn.commit()
+                cur.execute("SELECT version FROM schema_migrations")
+                done = {row[0] for row in cur.fetchall()}
+                for mig in migrations():
+                    if mig.version in done:
+                        continue
+                    try:
+                        cur.execute(mig.path.read_text(encoding="utf-8"))
+                        cur.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                                    (mig.version, mig.name))
+                        conn.commit()
+                    except psycopg2.Error as exc:
+                        conn.rollback()
+                        raise RuntimeError(f"migration {mig.path.name} failed: {exc}") from exc
+                    applied_now.append(mig)
+            finally:
+                cur.execute("SELECT pg_advisory_unlock(hashtext('gis.migrate'))")
+                conn.commit()
+    return applied_now
+
+
+def server_info(db: Database) -> dict[str, Any]:
+    """Server address and the versions of PostgreSQL, PostGIS and the schema."""
+    with db.connection() as conn, conn.cursor() as cur:
+        cur.execute("SELECT current_setting('server_version'), current_database(), "
+                    "host(inet_server_addr()), inet_server_port()")
+        pg_version, dbname, addr, port = cur.fetchone()
+        cur.execute("SELECT extversion FROM pg_extension WHERE extname = 'postgis'")
+        row = cur.fetchone()
+        postgis = row[0] if row else None
+        cur.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        schema = None
+        if cur.fetchone()[0]:
+            cur.execute("SELECT max(version) FROM schema_migrations")
+            schema = cur.fetchone()[0]
+    return {"postgresql": pg_version, "postgis": postgis, "database": dbname,
+            "host": addr or "local socket", "port": port, "schema_version": schema,
+            "schema_latest": latest_version()}
+
+
+def latest_version() -> int:
+    """The version of the newest migration this code ships."""
+    return max((m.version for m in migrations()), default=0)
+
+
+def schema_version(conn) -> int | None:
+    """The schema version a database is at; None when it has no schema."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        if not cur.fetchone()[0]:
+            return None
+        cur.execute("SELECT max(version) FROM schema_migrations")
+        return cur.fetchone()[0]

@@ -1,0 +1,165 @@
+"""The services every job takes first: the connection pool and the caches per grid version.
+
+The CLI, the app (``st.cache_resource``) and notebooks create one
+:class:`Services`; jobs borrow one connection from it at a time and read the
+grids of a version through :meth:`Services.version`. A grid version never
+changes once stored, so its cache needs no expiry, only a bound. Nothing in
+the library keeps a database in a module-level cache.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import geopandas as gpd
+
+from gis import store
+from gis.core.assignment import GridIndex
+from gis.core.hierarchy import GridTree
+from gis.errors import InputError, SchemaOutOfDate
+from gis.settings import Settings
+from gis.store import db, migrate
+from gis.store.embedded import database_url
+
+#: Grid versions kept in memory at once (the active one and the one before, with room for a diff).
+VERSIONS_CACHED = 4
+
+
+@dataclass(eq=False)
+class GridVersion:
+    """One stored grid version with its lookups, built once.
+
+    ``grids`` hands out a copy, so no caller can change what the next one sees.
+    """
+
+    id: int
+    _grids: gpd.GeoDataFrame = field(repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def grids(self) -> gpd.GeoDataFrame:
+        """Every grid of the version (all levels, WGS-84), a copy of the cached frame."""
+        return self._grids.copy()
+
+    def level(self, level: str) -> gpd.GeoDataFrame:
+        """The grids of one level (a copy)."""
+        return self._grids[self._grids["level"] == level].copy()
+
+    @cached_property
+    def tree(self) -> GridTree:
+        """Parent/child lookups over the version."""
+        return GridTree(self._grids)
+
+    @cached_property
+    def index(self) -> GridIndex:
+        """The spatial index of the micro-grids and exclusive grids (the assignment rule)."""
+        grids = self._grids
+        return GridIndex(grids[grids["level"] == "micro"], grids[grids["level"] == "exclusive"])
+
+    @cached_property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(minx, miny, maxx, maxy) of the version in degrees WGS-84."""
+        return tuple(float(v) for v in self._grids.total_bounds)
+
+
+class Services:
+    """The connection pool and the per-version caches, shared by every job of a process.
+
+    Parameters
+    ----------
+    database
+        The pool.
+    check_schema
+        Refuse a database whose schema is not the one this code expects
+        (``db init`` brings it up to date; nothing else migrates).
+    """
+
+    def __init__(self, database: db.Database, *, check_schema: bool = True) -> None:
+        self.database = database
+        self._versions: OrderedDict[int, GridVersion] = OrderedDict()
+        self._lock = threading.Lock()
+        if check_schema:
+            self.check_schema()
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, maxconn: int = 8, wait_s: float = 30.0,
+             check_schema: bool = True) -> "Services":
+        """Connect to the configured database: ``DATABASE_URL``, or the embedded server (started if needed)."""
+        return cls(db.Database(database_url(settings), maxconn=maxconn, wait_s=wait_s), check_schema=check_schema)
+
+    @classmethod
+    def for_url(cls, url: str, *, maxconn: int = 8, wait_s: float = 30.0, check_schema: bool = True) -> "Services":
+        """Services on the database at ``url``."""
+        return cls(db.Database(url, maxconn=maxconn, wait_s=wait_s), check_schema=check_schema)
+
+    def check_schema(self) -> None:
+        """Raise :class:`SchemaOutOfDate` naming ``db init`` unless the schema is current."""
+        with self.database.connection() as conn:
+            have = migrate.schema_version(conn)
+        want = migrate.latest_version()
+        if have != want:
+            found = "no schema" if have is None else f"schema version {have}"
+            raise SchemaOutOfDate(f"the database has {found}; this version of the code needs {want}",
+                                  fix="run python -m gis db init")
+
+    # -- borrowing -----------------------------------------------------------------------------
+
+    def connection(self):
+        """Borrow one pooled connection (a context manager); a job holds one at a time."""
+        return self.database.connection()
+
+    def transaction(self):
+        """Borrow one pooled connection inside a transaction (a context manager)."""
+        return self.database.transaction()
+
+    # -- grid versions -------------------------------------------------------------------------
+
+    def version(self, conn, version_id: int | None = None) -> GridVersion:
+        """A grid version with its lookups, read through ``conn`` the first time.
+
+        Parameters
+        ----------
+        conn
+            The job's borrowed connection (no second one is borrowed).
+        version_id
+            None for the active version.
+
+        Raises
+        ------
+        InputError
+            When no grids are stored yet.
+        """
+        if version_id is None:
+            version_id = active_version_id(conn)
+        with self._lock:
+            cached = self._versions.get(version_id)
+            if cached is not None:
+                self._versions.move_to_end(version_id)
+                return cached
+        loaded = GridVersion(version_id, store.fetch_grids(conn, version_id=version_id))
+        with self._lock:
+            cached = self._versions.setdefault(version_id, loaded)
+            self._versions.move_to_end(version_id)
+            while len(self._versions) > VERSIONS_CACHED:
+                self._versions.popitem(last=False)
+        return cached
+
+    def close(self) -> None:
+        self.database.close()
+
+    def __enter__(self) -> "Services":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def active_version_id(conn) -> int:
+    """The id of the active grid version; :class:`InputError` naming the fix when there is none."""
+    version = store.fetch_active_version(conn)
+    if version is None:
+        raise InputError("no grids are stored yet", fix="run python -m gis grids import PATH or python -m gis demo")
+    return version["id"]

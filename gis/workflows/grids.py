@@ -1,0 +1,209 @@
+"""Grid jobs: validate, import as a new version, export, the roster, locate a point."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from gis import store
+from gis.core import dispatch, hierarchy, topology
+from gis.core import roster
+from gis.core.assignment import GridIndex
+from gis.core.crs import parse_crs, to_wgs84
+from gis.errors import InputError, ValidationError
+from gis.io import grid_files
+from gis.io.roster import staff_from_file
+from gis.workflows.context import GridVersion, Services
+
+# -- grids ------------------------------------------------------------------------------------
+
+
+@dataclass
+class GridImport:
+    """What a grid import did: the new version, counts per level, warnings and fix notes."""
+
+    version_id: int
+    counts: dict[str, int]
+    problems: gpd.GeoDataFrame
+    notes: list[str] = field(default_factory=list)
+    reassigned: int = 0
+
+
+def validate_grid_layer(services: Services | None, grids: gpd.GeoDataFrame, *, declared_crs: str = "wgs84",
+                        strict: bool = False, tolerance_m2: float = 1.0) -> gpd.GeoDataFrame:
+    """Check a layer against itself and the stored grids of the other levels (nothing stored)."""
+    stored = None
+    if services is not None:
+        with services.connection() as conn:
+            version = store.fetch_active_version(conn)
+            if version is not None:
+                stored = store.fetch_grids(conn, version_id=version["id"])
+                stored = stored[~stored["level"].isin(set(grids["level"]))]
+    return topology.validate_grids(grids, stored=stored, declared_crs=declared_crs, strict=strict,
+                                    tolerance_m2=tolerance_m2)
+
+
+def save_grid_layer(services: Services, grids: gpd.GeoDataFrame, *, declared_crs: str = "wgs84",
+                    strict: bool = False, tolerance_m2: float = 1.0, note: str = "",
+                    notes: list[str] | None = None) -> GridImport:
+    """Validate a layer and store it as the new active grid version, all or nothing.
+
+    The levels the layer holds replace those levels of the active version; the
+    other levels are carried over; the old version is retired and kept, and
+    stored incidents are re-assigned to the new one in the same transaction.
+
+    Raises
+    ------
+    ValidationError
+        With ``problems`` when any check fails; nothing is stored then.
+    """
+    problems = validate_grid_layer(services, grids, declared_crs=declared_crs, strict=strict,
+                                   tolerance_m2=tolerance_m2)
+    errors = problems[problems["severity"] == "error"]
+    if len(errors):
+        first = errors.iloc[0]["message"]
+        raise ValidationError(f"the layer has {len(errors)} error(s), nothing was stored; first: {first}",
+                              problems=problems)
+    levels = sorted(set(grids["level"]))
+    with services.transaction() as conn:
+        old = store.fetch_active_version(conn)
+        version_id = store.save_grid_version(conn, note=note)
+        if old is not None:
+            store.save_grids_carried_over(conn, new_version=version_id, old_version=old["id"], replaced_levels=levels)
+        store.save_grids(conn, grids, version_id=version_id)
+        orphans = store.fetch_orphans(conn, version_id=version_id)
+        if orphans:
+            o = orphans[0]
+            raise ValidationError(f"{len(orphans)} stored grid(s) would lose their parent, nothing was stored; "
+                                  f"first: {o['level']} {o['code']} under {o['parent_code']}",
+                                  fix="include their parents in the layer, or import their level too")
+        store.save_version_active(conn, version_id=version_id)
+        reassigned = reassign_incidents(conn, version_id=version_id)
+        counts = {r["level"]: int(r["grids"]) for r in store.fetch_grid_counts(conn, version_id=version_id).to_dict("records")}
+    return GridImport(version_id, counts, problems, notes or [], reassigned)
+
+
+def import_grids(services: Services, path: str | Path, *, crs: str = "wgs84", fix: bool = False,
+                 strict: bool = False, tolerance_m2: float = 1.0, note: str = "") -> GridImport:
+    """Read a grid file (GeoJSON, GeoPackage, Shapefile), validate it and store it as the active version."""
+    grids, notes = grid_files.grids_from_file(path, crs=crs, fix=fix)
+    return save_grid_layer(services, grids, declared_crs=parse_crs(crs), strict=strict, tolerance_m2=tolerance_m2,
+                           note=note or f"import {Path(path).name}", notes=notes)
+
+
+def validate_grid_file(services: Services | None, path: str | Path, *, crs: str = "wgs84", fix: bool = False,
+                       strict: bool = False, tolerance_m2: float = 1.0) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """Report a file's problems without storing it; returns (problems, fix notes)."""
+    grids, notes = grid_files.grids_from_file(path, crs=crs, fix=fix)
+    return validate_grid_layer(services, grids, declared_crs=parse_crs(crs), strict=strict,
+                               tolerance_m2=tolerance_m2), notes
+
+
+def fetch_grids(services: Services, *, level: str | None = None) -> gpd.GeoDataFrame:
+    """The active grids (WGS-84), all levels or one."""
+    if level is not None and level not in hierarchy.ALL_LEVELS:
+        raise InputError(f"level '{level}' is not a grid level", field="level",
+                         fix=f"use one of {', '.join(hierarchy.ALL_LEVELS)}")
+    with services.connection() as conn:
+        version = services.version(conn)
+    return version.grids if level is None else version.level(level)
+
+
+def export_grids(services: Services, path: str | Path, *, level: str | None = None) -> int:
+    """Write the active grids to GeoJSON / GeoPackage / Shapefile (by extension)."""
+    return grid_files.grids_to_file(fetch_grids(services, level=level), path)
+
+
+# -- staff ------------------------------------------------------------------------------------
+
+
+def import_staff(services: Services, path: str | Path) -> int:
+    """Load a roster CSV (grid_code, role, name, phone); replaces the roster of the grids it names."""
+    with services.transaction() as conn:
+        codes = set(services.version(conn).tree.level)
+        people = staff_from_file(path, known_codes=codes)
+        return store.save_staff(conn, people)
+
+
+def fetch_staff(services: Services, *, grid_codes: list[str] | None = None, masked: bool = True) -> pd.DataFrame:
+    """The roster on duty; phones masked (138****5678) unless ``masked=False``."""
+    with services.connection() as conn:
+        staff = store.fetch_staff(conn, grid_codes=grid_codes)
+    if masked:
+        staff["phone"] = staff["phone"].map(roster.mask_phone)
+    return staff
+
+
+# -- assignment ------------------------------------------------------------------------------------
+
+
+def locate(services: Services, lon: float, lat: float, *, crs: str = "wgs84") -> dict[str, Any]:
+    """The grid path, exclusive grid and worker on duty for one point.
+
+    Parameters
+    ----------
+    lon, lat
+        Degrees in ``crs`` (wgs84, gcj02, bd09 or EPSG:<code>); converted to WGS-84.
+    """
+    crs = parse_crs(crs)
+    wlon, wlat = to_wgs84(lon, lat, crs=crs)
+    if not (np.isfinite(wlon) and np.isfinite(wlat) and -180 <= wlon <= 180 and -90 <= wlat <= 90):
+        raise InputError(f"point ({lon}, {lat}) is not a lon/lat position", fix="give LON LAT in degrees, lon first")
+    with services.connection() as conn:
+        version = services.version(conn)
+        hit = version.index.assign([wlon], [wlat])
+        micro, exclusive = hit.micro_code[0], hit.exclusive_code[0]
+        tree = version.tree
+        path = tree.path(micro) if micro is not None else []
+        codes = [p["code"] for p in path] + ([exclusive] if exclusive else [])
+        staff = store.fetch_staff_records(conn, grid_codes=codes) if codes else []
+    version_id = version.id
+    result: dict[str, Any] = {"input": {"lon": lon, "lat": lat, "crs": crs},
+                              "wgs84": {"lon": round(float(wlon), 7), "lat": round(float(wlat), 7)},
+                              "grid_version": version_id, "assigned": micro is not None,
+                              "micro": path[0] if path else None, "path": path,
+                              "exclusive": tree.path(exclusive)[0] if exclusive else None}
+    if micro is None:
+        result["suggestion"] = {"code": hit.suggested_code[0], "distance_m": float(hit.suggested_distance_m[0])}
+    result["worker"] = dispatch.assignee_for(
+        tier="general", micro_code=micro, exclusive_code=exclusive,
+        community_code=tree.ancestor(micro, "community"), street_code=tree.ancestor(micro, "street"), staff=pd.DataFrame(staff, columns=list(roster.STAFF_COLUMNS)))
+    result["staff"] = [{**person, "phone": roster.mask_phone(person["phone"])} for person in staff]
+    return result
+
+
+def reassign_incidents(conn, *, version_id: int) -> int:
+    """Re-assign every stored incident to a grid version, inside the caller's transaction.
+
+    Returns how many incidents changed micro-grid or exclusive grid.
+    """
+    points = store.fetch_incident_points(conn)
+    if not len(points):
+        return 0
+    index = GridIndex(store.fetch_grids(conn, version_id=version_id, level="micro"),
+                      store.fetch_grids(conn, version_id=version_id, level="exclusive"))
+    hit = index.assign(points["lon"].to_numpy(), points["lat"].to_numpy())
+    points = points.assign(micro_code=hit.micro_code, exclusive_code=hit.exclusive_code,
+                           suggested_code=hit.suggested_code, suggested_distance_m=hit.suggested_distance_m)
+    return store.save_incident_assignments(conn, points, version_id=version_id)
+
+
+def grid_version(services: Services, version_id: int | None = None) -> GridVersion:
+    """A grid version (the active one by default) with its tree and index, cached per version."""
+    with services.connection() as conn:
+        return services.version(conn, version_id)
+
+
+def grid_tree(services: Services) -> hierarchy.GridTree:
+    """Parent/child lookups over the active grids, cached per grid version."""
+    return grid_version(services).tree
+
+
+def active_grids(services: Services) -> gpd.GeoDataFrame:
+    """Every active grid (all levels, WGS-84): a copy of the cached frame."""
+    return grid_version(services).grids

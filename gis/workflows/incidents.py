@@ -1,0 +1,253 @@
+"""Incident jobs: import, receive one case, lifecycle moves, escalation, history, export."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from gis import store
+from gis.core import china_time, dispatch, roster
+from gis.core.crs import parse_crs
+from gis.core.rules import config, deadlines, lifecycle, transitions
+from gis.core.rules import tiers as tiers_
+from gis.core import intake
+from gis.errors import InputError
+from gis.io import incident_files
+from gis.workflows.context import GridVersion, Services
+
+# -- incidents ------------------------------------------------------------------------------
+
+
+@dataclass
+class IncidentImport:
+    """What an incident import did."""
+
+    batch_id: int
+    format: str
+    encoding: str | None
+    accepted: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unassigned: int = 0
+    rejected: int = 0
+    warnings: list[str] = field(default_factory=list)
+    rejects: pd.DataFrame | None = None
+
+    def summary(self) -> str:
+        unchanged = self.accepted - self.inserted - self.updated
+        return (f"accepted {self.accepted} (new {self.inserted}, updated {self.updated}, unchanged {unchanged}), "
+                f"unassigned {self.unassigned}, rejected {self.rejected}")
+
+
+@dataclass(frozen=True)
+class DispatchContext:
+    """What assignment and dispatch need: the active grid version (None before any grids) and the roster."""
+
+    version: GridVersion | None
+    staff: pd.DataFrame
+
+    @property
+    def version_id(self) -> int | None:
+        return None if self.version is None else self.version.id
+
+
+def dispatch_context(services: Services, conn) -> DispatchContext:
+    """The active version (from the services' cache, read through ``conn``) and the roster."""
+    if store.fetch_active_version(conn) is None:
+        return DispatchContext(None, pd.DataFrame(columns=list(roster.STAFF_COLUMNS)))
+    return DispatchContext(services.version(conn), store.fetch_staff(conn))
+
+
+def prepare_incidents(incidents: pd.DataFrame, *, context: DispatchContext, rules: config.Rules) -> pd.DataFrame:
+    """Assign checked rows to micro-grids and set tier, deadline and assignee (pure, vectorised)."""
+    out = incidents.copy()
+    version = context.version
+    if version is not None and len(version.index):
+        hit = version.index.assign(out["lon"].to_numpy(), out["lat"].to_numpy())
+        out["micro_code"], out["exclusive_code"] = hit.micro_code, hit.exclusive_code
+        out["suggested_code"], out["suggested_distance_m"] = hit.suggested_code, hit.suggested_distance_m
+    else:
+        for c in ("micro_code", "exclusive_code", "suggested_code", "suggested_distance_m"):
+            out[c] = None
+    tiers = {code: cat.tier for code, cat in rules.categories.items()}
+    out["tier"] = out["category"].map(tiers).fillna("general")
+    out["due_at"] = deadlines.due_at_many(out["reported_at"], out["category"], rules=rules)
+    out["assignee"] = assignees(out, context=context)
+    return out
+
+
+def assignees(cases: pd.DataFrame, *, context: DispatchContext) -> pd.Series:
+    """Who takes each case at its tier (see :func:`gis.core.dispatch.assignee_for`), the
+    community and street found by walking up the grid tree from the micro-grid."""
+    micro = cases["micro_code"].astype(object)
+    tree = context.version.tree if context.version is not None else None
+    distinct = micro.dropna().unique() if tree is not None else []
+    community = {c: tree.ancestor(c, "community") for c in distinct}
+    street = {c: tree.ancestor(c, "street") for c in distinct}
+    keyed = cases[["tier", "micro_code", "exclusive_code"]].assign(
+        community_code=micro.map(community), street_code=micro.map(street))
+    return dispatch.assignees_many(keyed, staff=context.staff)
+
+
+def store_incidents(services: Services, conn, chunks, *, batch_id: int, actor: str,
+                    progress: Callable[[str, int, int], None] | None = None, total: int | None = None
+                    ) -> IncidentImport:
+    """Stage, assign and merge chunks of checked incident rows inside the caller's transaction."""
+    rules = config.load_rules()
+    context = dispatch_context(services, conn)
+    store.save_incoming_table(conn)
+    result = IncidentImport(batch_id=batch_id, format="", encoding=None)
+    rejects = []
+    for chunk in chunks:
+        prepared = prepare_incidents(chunk.incidents, context=context, rules=rules)
+        store.save_incoming(conn, prepared)
+        result.accepted += len(prepared)
+        result.unassigned += int(prepared["micro_code"].isna().sum())
+        result.rejected += chunk.refused
+        result.warnings.extend(chunk.warnings)
+        if len(chunk.rejects):
+            rejects.append(chunk.rejects)
+        if progress:
+            progress("staging", result.accepted + result.rejected, total or 0)
+    counts = store.save_incoming_merged(conn, version_id=context.version_id, batch_id=batch_id, actor=actor,
+                                        staged=result.accepted)
+    result.inserted, result.updated = counts["inserted"], counts["updated"]
+    result.rejects = pd.concat(rejects, ignore_index=True) if rejects else pd.DataFrame(
+        columns=["line", "field", "reason", "raw"])
+    store.save_import_rejects(conn, result.rejects, batch_id=batch_id)
+    store.save_import_batch_done(conn, batch_id=batch_id, accepted=result.accepted, inserted=result.inserted,
+                                 updated=result.updated, unassigned=result.unassigned, rejected=result.rejected)
+    return result
+
+
+def import_incidents(services: Services, path: str | Path, *, crs: str = "wgs84", source: str | None = None,
+                     rejects_path: str | Path | None = None, chunk_rows: int = 200_000,
+                     progress: Callable[[str, int, int], None] | None = None) -> IncidentImport:
+    """Load incidents from CSV, GeoJSON or Open311 JSON: checked, converted to WGS-84,
+    assigned to micro-grids, dispatched and merged on (source, external_id).
+
+    The whole file is one transaction: interrupted, the database is as before
+    and a re-run finishes the job. Refused rows are counted, stored in
+    ``import_reject`` and written to ``rejects_path``; the good rows are always stored.
+    """
+
+    reader = intake.read_incidents(path, crs=crs, source=source, chunk_rows=chunk_rows)
+    with services.transaction() as conn:
+        batch_id = store.save_import_batch(conn, kind="incidents", source_path=str(path),
+                                           input_crs=parse_crs(crs), encoding=reader.encoding)
+        result = store_incidents(services, conn, reader, batch_id=batch_id, actor=f"import:{Path(path).name}",
+                                 progress=progress)
+    result.format, result.encoding = reader.format, reader.encoding
+    if rejects_path is not None:
+        incident_files.rejects_to_csv(result.rejects, rejects_path)
+    return result
+
+
+def receive_incident(services: Services, record: dict[str, Any], *, crs: str = "wgs84",
+                     actor: str = "受理窗口") -> dict[str, Any]:
+    """Take one new case (a form, the hotline desk, an API call): checked like an imported
+    row, assigned to its micro-grid by the same rule, dispatched and stored.
+
+    Returns the stored incident (micro-grid, tier, deadline, assignee).
+
+    Raises
+    ------
+    InputError
+        Naming the field and the fix when the record is refused.
+    """
+
+    chunk = intake.check_records([record], crs=crs)
+    if chunk.refused:
+        reject = chunk.rejects.iloc[0]
+        field_name = None if pd.isna(reject["field"]) else reject["field"]
+        raise InputError(str(reject["reason"]), field=field_name)
+    with services.transaction() as conn:
+        batch_id = store.save_import_batch(conn, kind="incidents", source_path="receive_incident",
+                                           input_crs=parse_crs(crs))
+        store_incidents(services, conn, [chunk], batch_id=batch_id, actor=actor)
+        return store.fetch_incident(conn, source=chunk.incidents["source"].iloc[0],
+                                    external_id=chunk.incidents["external_id"].iloc[0])
+
+
+def set_incident_status(services: Services, *, source: str, external_id: str, status: str, actor: str,
+                        note: str = "") -> dict[str, Any]:
+    """Move one case along its lifecycle, refusing what the rules do not allow; records an event."""
+    new = lifecycle.status_from_text(status)
+    with services.transaction() as conn:
+        incident = store.fetch_incident(conn, source=source, external_id=external_id)
+        if incident is None:
+            raise InputError(f"no incident with source '{source}' and external_id '{external_id}'",
+                             fix="check both values (python -m gis incidents export lists them)")
+        transitions.check_transition(incident["status"], new, actor=actor, handler=incident["handler"], note=note)
+        store.save_incident_status(conn, incident_id=incident["id"], status=new,
+                                   handler=actor if new == "resolved" else None)
+        store.save_incident_event(conn, incident_id=incident["id"], from_status=incident["status"],
+                                  to_status=new, actor=actor, note=note)
+        return {"source": source, "external_id": external_id, "from": incident["status"], "to": new}
+
+
+def escalate_overdue(services: Services, *, now: datetime | None = None,
+                     actor: str = "系统督办") -> dict[str, int]:
+    """Escalate every open case whose deadline has passed, by the tier rules.
+
+    general → complex (the community) → hard (the street's coordination desk),
+    each with a new deadline from ``now`` at its new tier; a case already at the
+    top tier goes under supervision (督办). One event per change.
+
+    Returns
+    -------
+    dict
+        ``{'escalated': n, 'supervised': m}``.
+    """
+    now = now or datetime.now(china_time.CHINA_TZ)
+    rules = config.load_rules()
+    with services.transaction() as conn:
+        overdue = store.fetch_overdue(conn, now=now)
+        if not len(overdue):
+            return {"escalated": 0, "supervised": 0}
+        context = dispatch_context(services, conn)
+        step = [tiers_.next_escalation(t, d, now, rules=rules) for t, d in zip(overdue["tier"], overdue["due_at"])]
+        overdue["step"] = step
+        supervise = (overdue["step"] == "supervised") & overdue["status"].map(
+            lambda s: "supervised" in transitions.allowed_next(s, rules=rules))
+        raise_tier = overdue["step"].isin(list(config.TIERS))
+        out = overdue[supervise | raise_tier].copy()
+        out["from_status"] = out["status"]
+        up = out["step"] != "supervised"
+        out.loc[~up, "status"] = "supervised"
+        out["tier"] = out["tier"].where(~up, out["step"])
+        start = pd.Series(pd.Timestamp(now), index=out.index)
+        out["due_at"] = out["due_at"].where(~up, deadlines.due_at_many(start, out["category"], rules=rules,
+                                                                      tiers=out["tier"]))
+        out["assignee"] = assignees(out, context=context)
+        out["note"] = ["逾期督办" if not u else f"逾期升级至{rules.tiers[t].label_zh}" for u, t in zip(up, out["tier"])]
+        store.save_escalations(conn, out, now=now, actor=actor)
+    return {"escalated": int(up.sum()), "supervised": int((~up).sum())}
+
+
+def incident_history(services: Services, *, source: str, external_id: str) -> tuple[dict[str, Any], pd.DataFrame]:
+    """One case and its events, oldest first."""
+    with services.connection() as conn:
+        incident = store.fetch_incident(conn, source=source, external_id=external_id)
+        if incident is None:
+            raise InputError(f"no incident with source '{source}' and external_id '{external_id}'")
+        return incident, store.fetch_incident_events(conn, incident_id=incident["id"])
+
+
+def export_incidents(services: Services, path: str | Path, *, fmt: str | None = None) -> int:
+    """Write incidents as CSV, GeoJSON or Open311 JSON (by ``fmt`` or the extension)."""
+
+    with services.connection() as conn:
+        frame = store.fetch_incidents_export(conn)
+    fmt = fmt or {".csv": "csv", ".geojson": "geojson", ".json": "open311"}.get(Path(path).suffix.lower())
+    writers = {"csv": incident_files.incidents_to_csv, "geojson": incident_files.incidents_to_geojson,
+               "open311": incident_files.write_open311}
+    if fmt not in writers:
+        raise InputError(f"cannot tell the export format of '{path}'", field="format",
+                         fix="use a .csv, .geojson or .json path, or --format csv|geojson|open311")
+    writers[fmt](frame, path)
+    return len(frame)
