@@ -23,7 +23,7 @@ from branca.utilities import color_brewer
 from folium.template import Template
 
 from gis.core.crs import to_metric
-from gis.core.rules.lifecycle import STATUS_NAMES_ZH
+from gis.core.rules.lifecycle import ATTENTION_STATUSES, DONE_STATUSES, STATUS_NAMES_ZH
 from gis.errors import InputError
 from gis.maps.assets import localise_assets
 from gis.maps.basemaps import display_frame, display_points
@@ -394,10 +394,8 @@ def outline_layer(grids: gpd.GeoDataFrame, *, name: str, color: str, basemap: st
 
 # Case stages where the handler's work is done draw grey; supervised, returned
 # and reworked cases draw red; the rest (open) orange.
-_STATUS_COLORS: Mapping[str, str] = MappingProxyType({
-    "resolved": "#7f8c8d", "verified": "#7f8c8d", "closed": "#7f8c8d",
-    "supervised": "#c0392b", "returned": "#c0392b", "reworked": "#c0392b",
-})
+_STATUS_COLORS: Mapping[str, str] = MappingProxyType(
+    {**{s: "#7f8c8d" for s in DONE_STATUSES}, **{s: "#c0392b" for s in ATTENTION_STATUSES}})
 _OPEN_COLOR = "#e67e22"
 _POPUP_FIELDS = (("external_id", "编号"), ("category", "类别"), ("status", "状态"),
                  ("reported_at", "上报时间"), ("address", "地址"), ("description", "描述"))

@@ -14,6 +14,7 @@ import psycopg2.extras
 import psycopg2.pool
 from psycopg2 import sql as pgsql
 
+from gis.core.rules import lifecycle
 from gis.errors import DatabaseUnavailable
 from gis.store.db import SQL_DIR, Database
 
@@ -89,6 +90,7 @@ def migrate(db: Database) -> list[Migration]:
                         conn.rollback()
                         raise RuntimeError(f"migration {mig.path.name} failed: {exc}") from exc
                     applied_now.append(mig)
+                save_vocabulary(conn)
             finally:
                 cur.execute("SELECT pg_advisory_unlock(hashtext('gis.migrate'))")
                 conn.commit()
@@ -127,3 +129,41 @@ def schema_version(conn) -> int | None:
             return None
         cur.execute("SELECT max(version) FROM schema_migrations")
         return cur.fetchone()[0]
+
+
+# -- the vocabulary in SQL ---------------------------------------------------------------------------
+
+
+def _text_array(values) -> str:
+    return "ARRAY[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]::text[]"
+
+
+def save_vocabulary(conn) -> None:
+    """(Re)create the SQL functions that carry the lifecycle vocabulary from
+    :mod:`gis.core.rules.lifecycle`, so SQL never spells a status list itself.
+
+    ``gis_done_statuses()``, ``gis_closed_status()`` and ``gis_is_open(status)``
+    are IMMUTABLE one-liners, which the planner inlines. ``db init`` runs this
+    after the migrations; :func:`vocabulary_matches` tells whether it is current.
+    """
+    with conn.cursor() as cur:
+        cur.execute(f"""
+            CREATE OR REPLACE FUNCTION gis_done_statuses() RETURNS text[]
+              LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT {_text_array(lifecycle.DONE_STATUSES)} $$;
+            CREATE OR REPLACE FUNCTION gis_closed_status() RETURNS text
+              LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT '{lifecycle.CLOSED_STATUS}'::text $$;
+            CREATE OR REPLACE FUNCTION gis_is_open(status text) RETURNS boolean
+              LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT status <> ALL (gis_done_statuses()) $$;
+        """)
+    conn.commit()
+
+
+def vocabulary_matches(conn) -> bool:
+    """Whether the database's vocabulary functions say what the Python rules say."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_regproc('gis_done_statuses') IS NOT NULL AND to_regproc('gis_closed_status') IS NOT NULL")
+        if not cur.fetchone()[0]:
+            return False
+        cur.execute("SELECT gis_done_statuses(), gis_closed_status()")
+        done, closed = cur.fetchone()
+    return tuple(done) == lifecycle.DONE_STATUSES and closed == lifecycle.CLOSED_STATUS

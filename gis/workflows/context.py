@@ -99,10 +99,14 @@ class Services:
         """Raise :class:`SchemaOutOfDate` naming ``db init`` unless the schema is current."""
         with self.database.connection() as conn:
             have = migrate.schema_version(conn)
+            vocabulary = have is not None and migrate.vocabulary_matches(conn)
         want = migrate.latest_version()
         if have != want:
             found = "no schema" if have is None else f"schema version {have}"
             raise SchemaOutOfDate(f"the database has {found}; this version of the code needs {want}",
+                                  fix="run python -m gis db init")
+        if not vocabulary:
+            raise SchemaOutOfDate("the database's lifecycle functions differ from the rules",
                                   fix="run python -m gis db init")
 
     # -- borrowing -----------------------------------------------------------------------------

@@ -74,8 +74,7 @@ def heat_cells(services: Services, flt: analytics.CaseFilter, *, layer: str, cel
         flt = replace(flt, categories=categories or ("__none__",))
         weight = 1.0
     elif layer == "unresolved":
-        open_statuses = tuple(s for s in lifecycle.STATUSES if lifecycle.is_open(s))
-        flt = replace(flt, statuses=tuple(s for s in open_statuses if not flt.statuses or s in flt.statuses)
+        flt = replace(flt, statuses=tuple(s for s in lifecycle.OPEN_STATUSES if not flt.statuses or s in flt.statuses)
                       or ("__none__",))
         weight = overdue_weight
     else:

@@ -34,9 +34,19 @@ STATUS_NAMES_ZH: Mapping[str, str] = MappingProxyType({
     "supervised": "督办",
 })
 
-# Stages where the handler's work is done: the case no longer counts as open
-# and can no longer fall overdue.
-_DONE_STATUSES = frozenset({"resolved", "verified", "closed"})
+#: Stages where the handler's work is done: the case no longer counts as open
+#: and can no longer fall overdue. SQL gets them from ``gis_done_statuses()``,
+#: which ``db init`` creates from this tuple.
+DONE_STATUSES: tuple[str, ...] = ("resolved", "verified", "closed")
+
+#: 办结: the stage that completes a case (结案); KPIs count completions by it.
+CLOSED_STATUS = "closed"
+
+#: Stages that still await the handler: every stage but the done ones.
+OPEN_STATUSES: tuple[str, ...] = tuple(s for s in STATUSES if s not in DONE_STATUSES)
+
+#: Stages that need attention on a map: under supervision, sent back or reopened.
+ATTENTION_STATUSES: tuple[str, ...] = ("supervised", "returned", "reworked")
 
 # Open311 GeoReport v2 knows only two statuses.
 _OPEN311_STATUSES = MappingProxyType({"open": "received", "closed": "closed"})
@@ -101,7 +111,7 @@ def is_open(status: str) -> bool:
     every other stage is, including returned (退回, awaiting re-dispatch).
     ``status`` may be written as :func:`status_from_text` accepts.
     """
-    return status_from_text(status) not in _DONE_STATUSES
+    return status_from_text(status) not in DONE_STATUSES
 
 
 def is_overdue(status: str, due_at: datetime | None, now: datetime) -> bool:

@@ -99,7 +99,7 @@ FROM incident_event WHERE incident_id = %(incident_id)s ORDER BY at, id;
 UPDATE incident
 SET status = %(status)s, handler = coalesce(%(handler)s, handler), due_at = coalesce(%(due_at)s, due_at),
     tier = coalesce(%(tier)s, tier), assignee = coalesce(%(assignee)s, assignee),
-    closed_at = CASE WHEN %(status)s = 'closed' THEN now() ELSE closed_at END, updated_at = now()
+    closed_at = CASE WHEN %(status)s = gis_closed_status() THEN now() ELSE closed_at END, updated_at = now()
 WHERE id = %(incident_id)s;
 
 -- name: save_incident_event
@@ -132,7 +132,7 @@ DELETE FROM incident WHERE batch_id IN (SELECT id FROM import_batch WHERE kind =
 -- open cases past their deadline that are not yet under supervision
 SELECT id, category, status, tier, due_at, micro_code, exclusive_code
 FROM incident
-WHERE status NOT IN ('resolved', 'verified', 'closed', 'supervised') AND due_at < %(now)s
+WHERE gis_is_open(status) AND status <> 'supervised' AND due_at < %(now)s
 FOR UPDATE;
 
 -- name: save_escalated_table
