@@ -15,7 +15,7 @@ from gis.core.intake.checks import REQUIRED_FIELDS
 from gis.core.intake.reader import read_incidents
 
 # ---------------------------------------------------------------------------
-# Benchmark (run by hand: python -m gis.incidents [rows])
+# Run by hand: .venv/bin/python benchmarks/intake.py [rows]
 # ---------------------------------------------------------------------------
 
 def _bench(rows: int = 1_000_000, *, folder: str | os.PathLike | None = None) -> dict[str, float]:
@@ -36,7 +36,7 @@ def _bench(rows: int = 1_000_000, *, folder: str | os.PathLike | None = None) ->
     try:
         if not path.exists():
             _bench_file(path, rows)
-        code = ("import json; from gis.incidents import _bench_read; "
+        code = ("import json; from benchmarks.intake import _bench_read; "
                 f"print(json.dumps(_bench_read({str(path)!r})))")
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                 check=True, cwd=Path(__file__).resolve().parent.parent)

@@ -678,7 +678,7 @@ def test_open311_requests_map_to_incidents(tmp_path):
     assert pd.isna(frame["closed_at"][1])  # updated, but not closed
     assert (first.lon, first.lat, first.description) == (-122.4651145, 37.762221815, "deep hole")
     assert chunk.warnings == ["line 3: service_code 'yy' (service_name '奇怪') unknown, stored as "
-                              "'other'; add the code to gis/rules/open311.toml"]
+                              "'other'; add the code to gis/core/rules/open311.toml"]
     assert chunk.rejects[["line", "field"]].values.tolist() == [[4, "long"], [5, "service_request_id"]]
     assert chunk.rejects["reason"][0].startswith("long 200.0 is outside -180..180")
     assert read_incidents(path, source="sf311").read_all().incidents["source"][0] == "sf311"

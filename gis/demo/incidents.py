@@ -24,7 +24,7 @@ What makes the history look like a street office's:
   summer and more fire / gas hazards in the heating season, and a gentle
   growth of about 15 % a year.
 - **Lifecycle**: 受理 → 派遣 → 处置 → 反馈 → 核查 → 结案 with durations drawn
-  against the category's working-time limit (:func:`gis.dispatch.due_at_many`),
+  against the category's working-time limit (:func:`gis.core.rules.deadlines.due_at_many`),
   some overdue and then supervised (督办); a few returned (退回), extended
   (延期) or reworked (返工); 5–10 % still open at ``now``, recent cases more
   often. Every move follows the rules file's transitions, and the verifier is

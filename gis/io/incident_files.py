@@ -165,7 +165,7 @@ def incidents_to_open311(incidents: pd.DataFrame, *, rules: Rules | None = None,
     rules
         Dispatch rules for category and stage names; None for the shipped rules.
     service_codes
-        Open311 service code → category code; None for ``gis/rules/open311.toml``.
+        Open311 service code → category code; None for ``gis/core/rules/open311.toml``.
 
     Returns
     -------

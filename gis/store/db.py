@@ -212,7 +212,7 @@ _queries_lock = threading.Lock()
 
 
 def queries() -> dict[str, str]:
-    """Every named query of ``gis/sql/*.sql`` (blocks headed ``-- name: fetch_x``)."""
+    """Every named query of ``gis/store/sql/*.sql`` (blocks headed ``-- name: fetch_x``)."""
     global _queries
     with _queries_lock:
         if _queries is None:

@@ -75,7 +75,14 @@ def find_pg_bin(settings: Settings) -> Path:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether PostgreSQL could listen on 127.0.0.1:``port`` now.
+
+    With ``SO_REUSEADDR``, as PostgreSQL binds: the connections of a server
+    just stopped linger in TIME-WAIT on its port, and must not make the port
+    look taken to the restart (the pool's URL keeps the port).
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

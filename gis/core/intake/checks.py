@@ -102,7 +102,7 @@ class Chunk:
         line of the row's start in a CSV, the header being line 1; feature or
         item number, from 1, in GeoJSON and Open311); ``source``,
         ``external_id`` (trimmed text); ``category`` (a category code of the
-        rules); ``status`` (a stage code of :data:`gis.dispatch.STATUSES`);
+        rules); ``status`` (a stage code of :data:`gis.core.rules.lifecycle.STATUSES`);
         ``priority``, ``description``, ``address``, ``reporter_phone`` (text
         exactly as given; empty ``description`` and ``address`` are ``''``,
         empty ``priority`` and ``reporter_phone`` are missing, NA);

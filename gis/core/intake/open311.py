@@ -77,7 +77,7 @@ def _open311_category(code: str, name: str, lookup: Mapping[str, str],
         if warning is None:
             return category, None
     return "other", (f"service_code {code!r} (service_name {name!r}) unknown, stored as 'other'; "
-                     "add the code to gis/rules/open311.toml")
+                     "add the code to gis/core/rules/open311.toml")
 
 
 def _code_key(code: str) -> str:
@@ -86,7 +86,7 @@ def _code_key(code: str) -> str:
 
 def load_open311_codes(path: str | os.PathLike | None = None, *,
                        rules: Rules | None = None) -> Mapping[str, str]:
-    """Read the Open311 service-code table (``gis/rules/open311.toml``).
+    """Read the Open311 service-code table (``gis/core/rules/open311.toml``).
 
     Parameters
     ----------

@@ -175,7 +175,7 @@ def read_incidents(path: str | os.PathLike, *, crs: str = "wgs84", source: str |
         Dispatch rules for categories; None for the shipped rules.
     service_codes
         Open311 service code → category code; None for
-        ``gis/rules/open311.toml``.
+        ``gis/core/rules/open311.toml``.
 
     Returns
     -------

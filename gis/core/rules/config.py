@@ -1,6 +1,6 @@
 """Categories, tiers, the working-time calendar and the case lifecycle (pure rules).
 
-The rules live in ``gis/rules/dispatch.toml``; this module reads and checks
+The rules live in ``gis/core/rules/dispatch.toml``; this module reads and checks
 them (:func:`load_rules`) and applies them. Nothing here touches a database
 or Streamlit.
 
@@ -137,7 +137,7 @@ class Tier:
 
 @dataclass(frozen=True)
 class Rules:
-    """The checked contents of a rules file (see ``gis/rules/dispatch.toml``).
+    """The checked contents of a rules file (see ``gis/core/rules/dispatch.toml``).
 
     Attributes
     ----------
