@@ -10,6 +10,7 @@ import traceback
 from typing import Callable, Sequence
 
 from gis import workflows
+from gis.core.hierarchy import ALL_LEVELS
 from gis.errors import GisError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -282,7 +283,7 @@ def register_more(verbs: argparse._SubParsersAction) -> None:
         a.set_defaults(func=func)
     ex = gv.add_parser("export", help="write the active grids (by file extension)")
     ex.add_argument("path")
-    ex.add_argument("--level", choices=["district", "street", "community", "grid", "micro", "exclusive"])
+    ex.add_argument("--level", choices=list(ALL_LEVELS))
     ex.set_defaults(func=cmd_grids_export)
 
     sp = verbs.add_parser("staff", help="the grid staff roster")

@@ -5,14 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from gis.core.roster import ROLE_COMMUNITY_HEAD, ROLE_EXCLUSIVE_HEAD, ROLE_FULL_TIME_WORKER, ROLE_MICRO_HEAD
 from gis.core.rules.config import TIERS
 from gis.errors import InputError
-
-# Staff roles (grid_staff.role), as the street offices name them.
-ROLE_COMMUNITY_HEAD = "网格长"
-ROLE_FULL_TIME_WORKER = "专职网格员"
-ROLE_MICRO_HEAD = "微网格长"
-ROLE_EXCLUSIVE_HEAD = "专属网格负责人"
 
 
 def assignee_for(*, tier: str, micro_code: str | None, exclusive_code: str | None,

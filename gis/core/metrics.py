@@ -148,3 +148,70 @@ def ranking(units: pd.DataFrame, *, min_due: int = 10) -> pd.DataFrame:
     out["rank"] = pd.Series(np.arange(1, len(order) + 1), index=order)
     out["rank"] = out["rank"].astype("Int64")
     return out.sort_values(["rank", "received"], ascending=[True, False], na_position="last")
+
+
+# -- KPI cards: one definition for the app and the bulletin --------------------------------------
+
+
+@dataclass(frozen=True)
+class KpiCard:
+    """One KPI as a card shows it: the value and its change from the previous period, as text.
+
+    ``worse_when_up`` marks figures where a rise is bad (overdue, handling time),
+    so a screen can colour the change the other way round.
+    """
+
+    key: str
+    label: str
+    help: str
+    value: str
+    delta: str | None
+    worse_when_up: bool
+
+
+# key, label, what it counts (the KPI definitions of DESIGN.md), kind, worse when up
+_KPI_CARDS = (
+    ("received", "受理", "期间内受理的案件数", "count", False),
+    ("completed", "办结", "已结案的案件数", "count", False),
+    ("completion_rate", "办结率", "办结数 / 应办结数（已结案或已到时限的案件）", "rate", False),
+    ("on_time_rate", "按期办结率", "在时限内结案数 / 应办结数", "rate", False),
+    ("overdue", "超期(督办)", "未办结且已过时限或在督办中的案件", "count", True),
+    ("median_h", "办理时长中位数", "受理到结案的时长中位数", "hours", True),
+)
+
+
+def format_rate(value: float | None) -> str:
+    """A rate (0–1) as a percentage with one decimal, '—' when unknown."""
+    return "—" if value is None or pd.isna(value) else f"{value * 100:.1f}%"
+
+
+def kpi_cards(current: dict[str, Any], previous: dict[str, Any], *,
+              keys: tuple[str, ...] | None = None) -> list[KpiCard]:
+    """The KPI cards of a selection against the previous period (the app and the bulletin).
+
+    Parameters
+    ----------
+    current, previous
+        Records of :func:`totals` (plus ``median_h`` in hours, where known).
+    keys
+        Which cards, in order; default all.
+    """
+    cards = []
+    for key, label, help_text, kind, worse_when_up in _KPI_CARDS:
+        if keys is not None and key not in keys:
+            continue
+        now, before = current.get(key), previous.get(key)
+        known = now is not None and before is not None and not pd.isna(now) and not pd.isna(before)
+        if kind == "rate":
+            value = format_rate(now)
+            delta = f"{(now - before) * 100:+.1f} 个百分点" if known else None
+        elif kind == "hours":
+            value = "—" if now is None or pd.isna(now) else f"{now:.1f} 小时"
+            delta = f"{now - before:+.1f} 小时" if known else None
+        else:
+            value = "—" if now is None or pd.isna(now) else f"{now:.0f}"
+            delta = f"{now - before:+.0f}" if known else None
+        cards.append(KpiCard(key, label, help_text, value, delta, worse_when_up))
+    if keys is not None:
+        cards.sort(key=lambda c: keys.index(c.key))
+    return cards

@@ -1,10 +1,24 @@
-"""Staff roles and the roster columns; phone masking."""
+"""Staff roles and the roster columns; phone masking.
+
+Roles (``grid_staff.role``), as the street offices name them, each with the
+level of grid it serves: 网格长 heads a community (二级网格), a 专职网格员 serves
+a tertiary grid and its micro-grids, a 微网格长 (a volunteer: 楼栋长, 物业,
+a resident representative) one micro-grid, and a 专属网格负责人 an exclusive grid.
+"""
 
 from __future__ import annotations
 
 import re
 
-ROLES = ("网格长", "专职网格员", "微网格长", "专属网格负责人")
+ROLE_COMMUNITY_HEAD = "网格长"
+ROLE_FULL_TIME_WORKER = "专职网格员"
+ROLE_MICRO_HEAD = "微网格长"
+ROLE_EXCLUSIVE_HEAD = "专属网格负责人"
+
+#: Every role, and the grid level each serves.
+ROLE_LEVELS = {ROLE_COMMUNITY_HEAD: "community", ROLE_FULL_TIME_WORKER: "grid",
+               ROLE_MICRO_HEAD: "micro", ROLE_EXCLUSIVE_HEAD: "exclusive"}
+ROLES = tuple(ROLE_LEVELS)
 STAFF_COLUMNS = ("grid_code", "role", "name", "phone")
 _PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
 

@@ -39,6 +39,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, shape
 
 from gis.core.crs import geometry_to_wgs84
+from gis.core.roster import ROLE_LEVELS
 from gis.settings import PROJECT_ROOT
 
 __all__ = [
@@ -52,8 +53,8 @@ DISTRICT_CODE = "410102"
 DISTRICT_NAME = "中原区"
 
 #: Staff role for each grid level.
-ROLES = {"community": "网格长", "grid": "专职网格员", "micro": "微网格长",
-         "exclusive": "专属网格负责人"}
+#: The role that serves each level, from the roster's one definition.
+ROLES = {level: role for role, level in ROLE_LEVELS.items()}
 
 Progress = Callable[[str, int, int], None]
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from gis.core import metrics
+
 COMMUNITY_COLUMNS_ZH = {
     "rank": "排名", "street": "街道", "name": "社区", "received": "受理数", "completed": "办结数",
     "due": "应办结数", "completion_rate": "办结率", "on_time_rate": "按期办结率", "overdue": "超期(督办)",
@@ -21,8 +23,7 @@ MICRO_COLUMNS_ZH = {"name": "微网格", "community": "所属社区", "received"
 _RATES = ("completion_rate", "on_time_rate")
 
 
-def _pct(value: Any) -> str:
-    return "—" if value is None or pd.isna(value) else f"{value * 100:.1f}%"
+_pct = metrics.format_rate
 
 
 def _signed(value: Any, *, points: bool = False) -> str:
@@ -70,22 +71,11 @@ def bulletin_to_html(bulletin, *, office: str = "中原区") -> str:
     e = html.escape
     t, p = bulletin.totals, bulletin.previous_totals
 
-    def card(label: str, value: str, delta: str) -> str:
-        return f'<div class="card"><div class="label">{e(label)}</div><div class="value">{e(value)}</div>' \
-               f'<div class="delta">较上周 {e(delta)}</div></div>'
-
-    def rate_delta(key: str) -> str:
-        if t[key] is None or p[key] is None:
-            return "—"
-        return f"{(t[key] - p[key]) * 100:+.1f} 个百分点"
-
-    cards = "".join([
-        card("受理数", f"{int(t['received'])}", _signed(t["received"] - p["received"])),
-        card("办结数", f"{int(t['completed'])}", _signed(t["completed"] - p["completed"])),
-        card("办结率", _pct(t["completion_rate"]), rate_delta("completion_rate")),
-        card("按期办结率", _pct(t["on_time_rate"]), rate_delta("on_time_rate")),
-        card("超期(督办)", f"{int(t['overdue'])}", _signed(t["overdue"] - p["overdue"])),
-    ])
+    cards = "".join(
+        f'<div class="card"><div class="label">{e(c.label)}</div><div class="value">{e(c.value)}</div>'
+        f'<div class="delta">较上周 {e(c.delta or "—")}</div></div>'
+        for c in metrics.kpi_cards(t, p, keys=("received", "completed", "completion_rate", "on_time_rate",
+                                                "overdue")))
     rows = []
     for r in bulletin.communities.itertuples(index=False):
         rank = "—" if pd.isna(r.rank) else str(int(r.rank))
