@@ -8,6 +8,7 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
+from gis.core import metrics
 from gis.core.hierarchy import LEVEL_NAMES_ZH
 from gis.core.metrics import SOURCES_ZH, CaseFilter
 from gis.core.rules import config, lifecycle
@@ -90,33 +91,16 @@ def _street_of(grids: pd.DataFrame, code: str | None) -> str | None:
     return code if levels.get(code) == "street" else None
 
 
-def pct(value: float | None) -> str:
-    return "—" if value is None or pd.isna(value) else f"{value * 100:.1f}%"
+pct = metrics.format_rate
 
 
 def kpi_cards(flt: CaseFilter) -> None:
     """Received, completed, 办结率, 按期办结率, overdue, median handling time, each against the previous period."""
     k = cached.kpis(flt)
-    cur, prev = k["current"], k["previous"]
-
-    def delta(key: str, *, rate: bool = False, unit: str = "") -> str | None:
-        if cur.get(key) is None or prev.get(key) is None:
-            return None
-        d = cur[key] - prev[key]
-        return f"{d * 100:+.1f} 个百分点" if rate else f"{d:+.0f}{unit}"
-
-    cols = st.columns(6)
-    cols[0].metric("受理", f"{cur['received']:.0f}", delta("received"), help="期间内受理的案件数")
-    cols[1].metric("办结", f"{cur['completed']:.0f}", delta("completed"), help="已结案的案件数")
-    cols[2].metric("办结率", pct(cur["completion_rate"]), delta("completion_rate", rate=True),
-                   help="办结数 / 应办结数（已结案或已到时限的案件）")
-    cols[3].metric("按期办结率", pct(cur["on_time_rate"]), delta("on_time_rate", rate=True),
-                   help="在时限内结案数 / 应办结数")
-    cols[4].metric("超期(督办)", f"{cur['overdue']:.0f}", delta("overdue"), delta_color="inverse",
-                   help="未办结且已过时限或在督办中的案件")
-    median = cur.get("median_h")
-    cols[5].metric("办理时长中位数", "—" if median is None else f"{median:.1f} 小时",
-                   delta("median_h", unit=" 小时"), delta_color="inverse")
+    cards = metrics.kpi_cards(k["current"], k["previous"])
+    for col, card in zip(st.columns(len(cards)), cards):
+        col.metric(card.label, card.value, card.delta, help=card.help,
+                   delta_color="inverse" if card.worse_when_up else "normal")
     st.caption(f"对比上一周期：{flt.previous().since} 至 {flt.previous().until}")
 
 
