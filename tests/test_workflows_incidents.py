@@ -61,6 +61,10 @@ def test_import_stores_good_rows_refuses_bad_ones_and_assigns_by_the_rule(grids_
     done = cli("incidents", "import", str(path), "--rejects", str(rejects))
     assert done.returncode == 0, done.stderr
     assert "accepted 4 (new 4, updated 0, unchanged 0), unassigned 1, rejected 4" in done.stdout
+    # stderr is a pipe here, as in a log: one summary line per stage, no progress-bar frames
+    assert "\r" not in done.stderr
+    assert [line for line in done.stderr.splitlines() if line.startswith("staging: ")] == [
+        next(line for line in done.stderr.splitlines() if line.startswith("staging: "))]
     refused = pd.read_csv(rejects, dtype=str, encoding="utf-8-sig")
     assert list(refused["line"]) == ["7", "8", "9", "10"]  # A2 spans two lines
     assert "outside -90..90" in refused["reason"][0] and "swapped" in refused["reason"][2]

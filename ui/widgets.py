@@ -27,10 +27,10 @@ def status_names() -> dict[str, str]:
 
 def active_grids_or_stop():
     """The active grids; with none stored, say how to load them and stop the page."""
-    from gis.errors import GisError
+    from gis.errors import InputError
     try:
         return cached.active_grids()
-    except GisError as exc:
+    except InputError as exc:
         st.error(f"尚无网格数据：{exc}")
         st.stop()
 
@@ -55,7 +55,7 @@ def sidebar_filter() -> CaseFilter:
                                   default=[s for s in flt.statuses or () if s in statuses_zh],
                                   format_func=statuses_zh.get, placeholder="全部状态", key="f_statuses")
         street_names = dict(zip(streets["code"], streets["name"]))
-        current_street = _street_of(grids, flt.unit)
+        current_street = _street_of(flt.unit)
         # The URL's unit (set by this box, the breadcrumb or a map click) is the truth: a keyed
         # widget keeps its own value across reruns, so it is brought in line with the URL here,
         # and a choice in the box reaches the URL through its callback before the script runs.
@@ -81,14 +81,8 @@ def _street_to_url() -> None:
         del st.query_params["unit"]
 
 
-def _street_of(grids: pd.DataFrame, code: str | None) -> str | None:
-    if code is None:
-        return None
-    parents = dict(zip(grids["code"], grids["parent_code"]))
-    levels = dict(zip(grids["code"], grids["level"]))
-    while code is not None and levels.get(code) not in ("street", None):
-        code = parents.get(code)
-    return code if levels.get(code) == "street" else None
+def _street_of(code: str | None) -> str | None:
+    return cached.grid_tree().ancestor(code, "street")
 
 
 pct = metrics.format_rate

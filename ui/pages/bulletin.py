@@ -7,7 +7,7 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from gis.errors import GisError
+from gis.errors import InputError
 from gis.io import bulletin as report
 from ui import cached, state, widgets
 
@@ -22,7 +22,7 @@ min_due = c2.number_input("参与排名的最少应办结数", min_value=1, max_
 try:
     with st.spinner("生成周通报…"):
         bulletin = cached.bulletin(week, int(min_due))
-except GisError as exc:
+except InputError as exc:
     st.error(str(exc))
     st.stop()
 

@@ -34,11 +34,7 @@ incident, events = cached.incident_history(case["source"], case["external_id"])
 st.subheader(f"案件 {incident['external_id']}")
 left, right = st.columns([2, 3])
 with left:
-    by_code = grids.set_index("code")
-    path, node = [], incident["micro_code"]
-    while node is not None and node in by_code.index:
-        path.append(by_code.at[node, "name"])
-        node = by_code.at[node, "parent_code"]
+    path = [p["name"] for p in cached.grid_tree().path(incident["micro_code"])] if incident["micro_code"] else []
     shown = widgets.cases_table(found.iloc[[rows[0]]]).iloc[0]
     st.markdown(f"**网格**：{' › '.join(reversed(path)) if path else '未落入任何微网格（待人工分派）'}")
     if incident["micro_code"] is None and incident["suggested_code"]:
