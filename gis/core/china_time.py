@@ -66,9 +66,9 @@ def _next_working_day(day: date) -> date:
 
 
 # ---------------------------------------------------------------------------
-# Deadlines for many cases at once
+# The calendar as a table, for many cases at once
 # ---------------------------------------------------------------------------
-# The loop in add_working_time walks day by day; for a million cases the same
+# The loop in deadlines.add_working_time walks day by day; for a million cases the same
 # answer comes from one table of the calendar's working intervals over the
 # dates needed: a time becomes its cumulative working time since the table's
 # start (numpy.searchsorted over the interval starts), the limit is added, and

@@ -1,4 +1,4 @@
-"""The grid hierarchy: level rules, topology checks, and grid files.
+"""Topology checks of a grid layer: geometry, nesting, gaps, overlaps, slivers (pure).
 
 A street office's grids (网格化管理) nest five levels deep, district (区) →
 street (街道) → community (社区/村) → grid (三级网格) → micro-grid (微网格),

@@ -139,7 +139,7 @@ class Chunk:
 
 
 # ---------------------------------------------------------------------------
-# GeoJSON and Open311
+# JSON values as text
 # ---------------------------------------------------------------------------
 
 def _as_text(value: Any) -> str | None:
@@ -732,10 +732,8 @@ def _concat(frames: list[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------
-# Writing
+# Times in messages
 # ---------------------------------------------------------------------------
 
 def _iso_china_one(stamp: np.datetime64) -> str:
     return pd.Timestamp(stamp).tz_localize("UTC").tz_convert(CHINA_TZ).isoformat()
-
-

@@ -1,8 +1,10 @@
-"""Categories, tiers, the working-time calendar and the case lifecycle (pure rules).
+"""The rules file: categories, tiers, working hours and lifecycle moves (pure).
 
 The rules live in ``gis/core/rules/dispatch.toml``; this module reads and checks
-them (:func:`load_rules`) and applies them. Nothing here touches a database
-or Streamlit.
+them (:func:`load_rules`), naming the key at fault and the fix. Its neighbours
+apply them: :mod:`.lifecycle` (stages, open/done), :mod:`.transitions`
+(allowed moves), :mod:`.tiers` (escalation), :mod:`.deadlines` (working-time
+limits) and :mod:`gis.core.dispatch` (who takes a case).
 
 - **Categories**: a stable ASCII code (``env.exposed_garbage``), a Chinese
   name, a group, a default tier, a time limit in working hours or working

@@ -1,7 +1,8 @@
-"""The case lifecycle: stages, their Chinese names, which are open, and their Chinese names.
+"""The case lifecycle: stages, their Chinese names, and which are open, done and closed.
 
-受理 → 派遣 → 处置 → 反馈 → 核查 → 结案, plus 退回, 返工, 延期 and 督办. A return needs a
-reason and a verifier cannot be the handler.
+受理 → 派遣 → 处置 → 反馈 → 核查 → 结案, plus 退回, 返工, 延期 and 督办. The moves the
+rules allow are in :mod:`.transitions`. SQL reads open and closed through the
+functions ``db init`` creates from :data:`DONE_STATUSES` and :data:`CLOSED_STATUS`.
 """
 
 from __future__ import annotations

@@ -7,10 +7,6 @@ from datetime import datetime
 from gis.core.china_time import _china_time
 from gis.core.rules.config import Rules, _tier, load_rules
 
-# ---------------------------------------------------------------------------
-# Tiers and assignees
-# ---------------------------------------------------------------------------
-
 def escalated_tier(tier: str, *, rules: Rules | None = None) -> str:
     """The tier that takes a case when ``tier``'s deadline passes.
 
