@@ -366,3 +366,30 @@ def test_tolerance_for_zoom_is_a_pixel_and_halves_per_level():
     assert maps.tolerance_for_zoom(14) == pytest.approx(maps.tolerance_for_zoom(13) / 2)
     with pytest.raises(InputError, match="zoom 30 is outside 0..24"):
         maps.tolerance_for_zoom(30)
+
+
+# -- the situation map (what ui/pages/situation.py draws and benchmarks/map.py times) ----------------
+
+
+def _layer_names(m: folium.Map) -> list[str]:
+    return [c.layer_name for c in m._children.values() if getattr(c, "layer_name", None) and c.overlay]
+
+
+def test_situation_map_has_the_choropleth_heat_layers_and_exclusive_grids_in_order():
+    units = _squares(4)
+    heat = {"热力 · 安全隐患": (_cells(), True), "热力 · 垃圾/环境卫生": (_cells(), False)}
+    m = maps.situation_map(bounds=tuple(units.total_bounds), zoom=14, basemap="osm", units=units,
+                           value_label="受理", units_name="街道 · 受理", heat=heat, exclusive=_squares(1))
+    assert _layer_names(m) == ["街道 · 受理", "热力 · 安全隐患", "热力 · 垃圾/环境卫生", "专属网格"]
+    (choropleth,) = [c for c in m._children.values() if isinstance(c, folium.GeoJson)
+                     and c.layer_name == "街道 · 受理"]
+    # a click names the unit to drill into
+    assert [f["properties"]["code"] for f in choropleth.data["features"]] == list(units["code"])
+    assert any(isinstance(c, folium.LayerControl) for c in m._children.values())
+
+
+def test_situation_map_at_the_bottom_of_the_tree_outlines_the_unit_under_its_name():
+    unit = _squares(1)
+    m = maps.situation_map(bounds=tuple(unit.total_bounds), zoom=17, basemap="osm", units=None, outline=unit,
+                           outline_name="微网格一", heat={"热力 · 未办结": (_cells(), True)})
+    assert _layer_names(m) == ["微网格一", "热力 · 未办结"]

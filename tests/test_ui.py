@@ -99,6 +99,23 @@ def test_situation_page_shows_kpis_and_ranks_the_14_streets(app):
     assert street_box.options[0] == "全区" and street_box.index == 0
 
 
+def test_situation_page_draws_the_library_situation_map(app, monkeypatch):
+    # the app draws what benchmarks/map.py times: gis.maps.situation_map, with every heat layer
+    from gis import maps
+    calls = []
+    real = maps.situation_map
+
+    def recorded(**kwargs):
+        calls.append(kwargs)
+        return real(**kwargs)
+    monkeypatch.setattr(maps, "situation_map", recorded)
+    ran(app("situation"))
+    (call,) = calls
+    assert len(call["units"]) == 14 and {"code", "name", "value"} <= set(call["units"].columns)
+    assert list(call["heat"]) == ["热力 · 安全隐患", "热力 · 垃圾/环境卫生", "热力 · 未办结"]
+    assert call["units_name"] == "街道 · 案件数"
+
+
 # -- filters -----------------------------------------------------------------------------------------
 
 

@@ -155,6 +155,38 @@ def test_kpis_give_the_period_and_the_one_before_with_handling_hours(six, tmp_pa
     assert previous["completion_rate"] == 1.0 and previous["median_h"] == pytest.approx(12.0)
 
 
+def queries_run(monkeypatch) -> list[str]:
+    """The names of the case queries run from now on (every named query is looked up in
+    ``gis.store.db.queries()``), leaving out the grid version's (read once per version and cached)."""
+    from gis.store import db
+    names: list[str] = []
+    every = db.queries()
+
+    class Recording(dict):
+        def __getitem__(self, name):
+            if name not in ("fetch_active_version", "fetch_grids"):
+                names.append(name)
+            return super().__getitem__(name)
+    monkeypatch.setattr(db, "queries", lambda: Recording(every))
+    return names
+
+
+def test_kpis_run_one_query_per_period_with_the_handling_hours_folded_in(six, monkeypatch):
+    names = queries_run(monkeypatch)
+    kpis = workflows.kpis(six, WEEK, now=NOW)
+    assert names == ["fetch_period_stats", "fetch_period_stats"]
+    # the same figures as the per-micro-grid counts and the handling hours asked for apart
+    assert counts_of(kpis["current"]) == counts_of(analytics.totals(workflows.micro_stats(six, WEEK, now=NOW)))
+    assert kpis["current"]["median_h"] == pytest.approx(24.0)
+
+
+def test_kpis_of_an_empty_period_have_zero_counts_and_no_handling_hours(six):
+    empty = CaseFilter(since=date(2020, 1, 6), until=date(2020, 1, 12))
+    current = workflows.kpis(six, empty, now=NOW)["current"]
+    assert counts_of(current) == (0, 0, 0, 0, 0, 0)
+    assert current["median_h"] is None and current["p90_h"] is None
+
+
 def test_unassigned_cases_count_in_the_totals_but_in_no_unit(six, tmp_path):
     load(six, tmp_path, [dict(id="OUT", lon=X0 - 0.002, lat=Y0 + 0.5 * D, reported="2026-11-18T09:00:00",
                               status="received", due=cn(19))], name="out.csv")
@@ -308,6 +340,25 @@ def test_the_hazard_layer_counts_only_safety_categories_whatever_their_status(ho
     assert len(workflows.heat_cells(hot, only_gas, layer="hazard", now=NOW)) == 1
     manholes = CaseFilter(since=WEEK.since, until=WEEK.until, categories=("municipal.manhole",))
     assert workflows.heat_cells(hot, manholes, layer="hazard", now=NOW).empty
+
+
+def test_heat_layers_give_all_three_layers_from_one_query(hot, monkeypatch):
+    names = queries_run(monkeypatch)
+    layers = workflows.heat_layers(hot, WEEK, now=NOW)
+    assert names == ["fetch_heat_layers"]
+    assert list(layers) == list(workflows.HEAT_LAYERS)
+    as_dict = {layer: {(round(r.lon, 7), round(r.lat, 7)): r.weight for r in cells.itertuples()}
+               for layer, cells in layers.items()}
+    assert as_dict == {"hazard": {key(P): 2.0, key(Q): 1.0}, "garbage": {key(Q): 1.0},
+                       "unresolved": {key(P): 3.0 + 1.0, key(Q): 1.0}}
+    assert all(list(cells.columns) == ["lon", "lat", "weight"] for cells in layers.values())
+    # the filter's categories and statuses narrow every layer
+    closed = CaseFilter(since=WEEK.since, until=WEEK.until, statuses=("closed",))
+    narrowed = workflows.heat_layers(hot, closed, now=NOW)
+    assert narrowed["unresolved"].empty and narrowed["garbage"].empty
+    assert len(narrowed["hazard"]) == 1                               # H5 (closed gas)
+    only_gas = CaseFilter(since=WEEK.since, until=WEEK.until, categories=("safety.gas",))
+    assert [len(c) for c in workflows.heat_layers(hot, only_gas, now=NOW).values()] == [1, 0, 0]
 
 
 def test_an_unknown_heat_layer_is_refused(hot):

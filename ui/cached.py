@@ -61,9 +61,10 @@ def unit_stats(flt: CaseFilter, level: str, within: str | None) -> pd.DataFrame:
     return pd.DataFrame(stats.drop(columns="geometry"))
 
 
-@st.cache_data(ttl=TTL_S, max_entries=64, show_spinner=False)
-def heat_cells(flt: CaseFilter, layer: str) -> pd.DataFrame:
-    return workflows.heat_cells(services(), flt, layer=layer)
+@st.cache_data(ttl=TTL_S, max_entries=32, show_spinner=False)
+def heat_layers(flt: CaseFilter) -> dict[str, pd.DataFrame]:
+    """The three heat layers (``workflows.HEAT_LAYERS``) from one query."""
+    return workflows.heat_layers(services(), flt)
 
 
 @st.cache_data(ttl=TTL_S, max_entries=32, show_spinner=False)
@@ -94,3 +95,8 @@ def incident_history(source: str, external_id: str) -> tuple[dict[str, Any], pd.
 @st.cache_data(ttl=TTL_S, max_entries=16, show_spinner=False)
 def bulletin(week: str, min_due: int):
     return workflows.weekly_bulletin(services(), week, min_due=min_due)
+
+
+def grid_tree():
+    """The active version's grid tree (cached by the services per version; one short borrow)."""
+    return workflows.grid_tree(services())

@@ -17,7 +17,8 @@ def situation_map(*, bounds: tuple[float, float, float, float], zoom: int, basem
                   units: gpd.GeoDataFrame | None, value_label: str = "", scheme: str = "quantiles",
                   heat: Mapping[str, tuple[pd.DataFrame, bool]] | None = None,
                   exclusive: gpd.GeoDataFrame | None = None,
-                  outline: gpd.GeoDataFrame | None = None, units_name: str = "") -> folium.Map:
+                  outline: gpd.GeoDataFrame | None = None, units_name: str = "",
+                  outline_name: str = "") -> folium.Map:
     """The leadership's situation map: a choropleth of units, heat layers, exclusive grids.
 
     Parameters
@@ -30,12 +31,20 @@ def situation_map(*, bounds: tuple[float, float, float, float], zoom: int, basem
         A key of :data:`BASEMAPS`; overlays are shifted to its CRS.
     units
         ``code``, ``name``, ``value`` and polygons (simplified for the zoom) for the
-        choropleth, or None at the bottom of the tree.
+        choropleth, or None at the bottom of the tree. Each feature carries its
+        ``code``, so a click (``st_folium``'s ``last_active_drawing``) names the
+        unit to drill into.
+    value_label, scheme
+        What the value is (legend title and tooltip) and how it is classed.
+    units_name
+        The choropleth's name in the layer control (``value_label`` if empty).
     heat
         Layer name → (pre-aggregated cells ``lon, lat, weight``, shown at start).
     exclusive, outline
         Exclusive grids drawn as dashed outlines; the current unit's outline when
         there is no choropleth.
+    outline_name
+        The outline's name in the layer control (``units_name`` or 范围 if empty).
 
     Returns
     -------
@@ -51,7 +60,8 @@ def situation_map(*, bounds: tuple[float, float, float, float], zoom: int, basem
         layer.add_to(m)
         legend.add_to(m)
     if outline is not None and len(outline):
-        outline_layer(outline, name=units_name or "范围", color="#1f5fa8", basemap=basemap, dash=False).add_to(m)
+        outline_layer(outline, name=outline_name or units_name or "范围", color="#1f5fa8", basemap=basemap,
+                      dash=False).add_to(m)
     for name, (cells, show) in (heat or {}).items():
         heat_layer(cells, name=name, basemap=basemap, show=show).add_to(m)
     if exclusive is not None and len(exclusive):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -39,9 +38,9 @@ def kpis(services: Services, flt: analytics.CaseFilter, *, now: datetime | None 
     """KPI cards: received, completed, 办结率, 按期办结率, overdue, median handling hours,
     each with the value of the previous period of the same length."""
     def period_totals(conn, period: analytics.CaseFilter) -> dict[str, Any]:
-        params = _params(services, conn, period, now)
-        record = analytics.totals(store.fetch_micro_stats(conn, params))
-        record.update(store.fetch_handling_hours(conn, params))
+        stats, hours = store.fetch_period_stats(conn, _params(services, conn, period, now))  # one query a period
+        record = analytics.totals(stats)
+        record.update(hours)
         return record
 
     with services.connection() as conn:
@@ -60,31 +59,38 @@ def unit_stats(services: Services, flt: analytics.CaseFilter, *, level: str, wit
 HEAT_LAYERS = {"hazard": "安全隐患", "garbage": "垃圾/环境卫生", "unresolved": "未办结"}
 
 
-def heat_cells(services: Services, flt: analytics.CaseFilter, *, layer: str, cell_m: float = 40.0,
-               overdue_weight: float = 3.0, now: datetime | None = None) -> pd.DataFrame:
-    """Heat-map cells (lon, lat in degrees WGS-84, weight), aggregated in PostGIS.
+def heat_layers(services: Services, flt: analytics.CaseFilter, *, cell_m: float = 40.0,
+                overdue_weight: float = 3.0, now: datetime | None = None) -> dict[str, pd.DataFrame]:
+    """The three heat layers of :data:`HEAT_LAYERS`, from one pass over the filtered cases in PostGIS.
 
-    ``layer``: 'hazard' (fire, electricity, gas), 'garbage' (环境卫生) or
-    'unresolved' (open cases, overdue ones weigh ``overdue_weight``).
+    Returns layer → cells (lon, lat in degrees WGS-84, weight): 'hazard' (fire,
+    electricity, gas) and 'garbage' (环境卫生) count the cases of their categories
+    (within the filter's categories); 'unresolved' counts the cases in an open
+    status (within the filter's statuses), overdue ones weighing ``overdue_weight``.
     """
     rules = config.load_rules()
-    if layer in ("hazard", "garbage"):
-        tagged = [c.code for c in rules.categories.values() if c.heat == layer]
-        categories = tuple(c for c in tagged if not flt.categories or c in flt.categories)
-        flt = replace(flt, categories=categories or ("__none__",))
-        weight = 1.0
-    elif layer == "unresolved":
-        flt = replace(flt, statuses=tuple(s for s in lifecycle.OPEN_STATUSES if not flt.statuses or s in flt.statuses)
-                      or ("__none__",))
-        weight = overdue_weight
-    else:
-        raise InputError(f"heat layer '{layer}' is unknown", fix=f"use one of {', '.join(HEAT_LAYERS)}")
+    tagged = {layer: [c.code for c in rules.categories.values() if c.heat == layer] for layer in ("hazard", "garbage")}
     with services.connection() as conn:
-        minx, miny, maxx, maxy = services.version(conn).bounds
+        _, miny, _, maxy = services.version(conn).bounds
         cell_lat_deg = cell_m / 111_320.0
         cell_lon_deg = float(cell_lat_deg / np.cos(np.radians((miny + maxy) / 2)))
-        return store.fetch_heat_cells(conn, _params(services, conn, flt, now), cell_lon_deg=cell_lon_deg,
-                                      cell_lat_deg=cell_lat_deg, overdue_weight=weight)
+        return store.fetch_heat_layers(conn, _params(services, conn, flt, now), cell_lon_deg=cell_lon_deg,
+                                       cell_lat_deg=cell_lat_deg, hazard_categories=tagged["hazard"],
+                                       garbage_categories=tagged["garbage"],
+                                       open_statuses=list(lifecycle.OPEN_STATUSES), overdue_weight=overdue_weight)
+
+
+def heat_cells(services: Services, flt: analytics.CaseFilter, *, layer: str, cell_m: float = 40.0,
+               overdue_weight: float = 3.0, now: datetime | None = None) -> pd.DataFrame:
+    """One heat layer of :func:`heat_layers`: cells (lon, lat in degrees WGS-84, weight).
+
+    ``layer``: 'hazard' (fire, electricity, gas), 'garbage' (环境卫生) or
+    'unresolved' (open cases, overdue ones weigh ``overdue_weight``). A page that
+    shows all three asks :func:`heat_layers` once instead.
+    """
+    if layer not in HEAT_LAYERS:
+        raise InputError(f"heat layer '{layer}' is unknown", fix=f"use one of {', '.join(HEAT_LAYERS)}")
+    return heat_layers(services, flt, cell_m=cell_m, overdue_weight=overdue_weight, now=now)[layer]
 
 
 def daily_counts(services: Services, flt: analytics.CaseFilter, *, now: datetime | None = None) -> pd.DataFrame:

@@ -41,13 +41,11 @@ unit_level = by_code.at[unit, "level"]
 level = child_level(unit_level)
 
 # breadcrumb: district › street › community …
-path, node = [], unit
-while node is not None and node in by_code.index:
-    path.append(node)
-    node = by_code.at[node, "parent_code"]
+path = cached.grid_tree().path(unit)
 crumbs = st.columns(len(path) + 1, gap="small")
-for col, code in zip(crumbs, reversed(path)):
-    label = f"{by_code.at[code, 'name']}（{widgets.level_name(by_code.at[code, 'level'])}）"
+for col, step in zip(crumbs, reversed(path)):
+    code = step["code"]
+    label = f"{step['name']}（{widgets.level_name(step['level'])}）"
     if col.button(label, key=f"crumb-{code}", disabled=code == unit, width="stretch"):
         state.filter_to_url(replace(flt, unit=None if code == district else code))
         st.rerun()
@@ -58,32 +56,24 @@ widgets.kpi_cards(unit_flt)
 map_col, card_col = st.columns([3, 2])
 with map_col:
     zoom = ZOOM_FOR_LEVEL[unit_level]
-    minx, miny, maxx, maxy = by_code.loc[[unit]].total_bounds
-    m = maps.base_map(center=((minx + maxx) / 2, (miny + maxy) / 2), zoom=zoom, basemap=basemap)
-    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    bounds = tuple(by_code.loc[[unit]].total_bounds)
     with st.spinner("汇总数据…"):
+        units = None
         if level is not None:
             shapes = cached.simplified_grids(level, None if unit == district else unit, zoom)
             stats = cached.unit_stats(unit_flt, level, None if unit == district else unit)
-            shown = shapes[["code", "name", "geometry"]].merge(stats.drop(columns=["name"]), on="code", how="left")
-            shown["value"] = widgets.metric_value(shown, metric)
-            layer, legend = maps.choropleth_layer(
-                shown, name=f"{widgets.level_name(level)} · {METRICS_ZH[metric]}", basemap=basemap,
-                value_label=METRICS_ZH[metric] + ("(%)" if metric.endswith("_rate") else ""), scheme=scheme)
-            layer.add_to(m)
-            legend.add_to(m)
-        else:
-            outline = grids[grids["code"] == unit]
-            maps.outline_layer(outline, name=by_code.at[unit, "name"], color="#1f5fa8", basemap=basemap,
-                               dash=False).add_to(m)
-        for key, label in HEAT_LAYERS.items():
-            cells = cached.heat_cells(unit_flt, key)
-            maps.heat_layer(cells, name=f"热力 · {label}", basemap=basemap, show=key != "garbage").add_to(m)
-        exclusive = grids[grids["level"] == "exclusive"].cx[minx:maxx, miny:maxy]
-        if len(exclusive):
-            maps.outline_layer(exclusive, name="专属网格", color="#7b3294", basemap=basemap).add_to(m)
-    import folium
-    folium.LayerControl(collapsed=False).add_to(m)
+            units = shapes[["code", "name", "geometry"]].merge(stats.drop(columns=["name"]), on="code", how="left")
+            units["value"] = widgets.metric_value(units, metric)
+        heat = cached.heat_layers(unit_flt)
+        exclusive = grids[grids["level"] == "exclusive"].cx[bounds[0]:bounds[2], bounds[1]:bounds[3]]
+    # the library's map builder, the call benchmarks/map.py times
+    m = maps.situation_map(
+        bounds=bounds, zoom=zoom, basemap=basemap, units=units, scheme=scheme,
+        value_label=METRICS_ZH[metric] + ("(%)" if metric.endswith("_rate") else ""),
+        units_name=f"{widgets.level_name(level)} · {METRICS_ZH[metric]}" if level is not None else "",
+        heat={f"热力 · {label}": (heat[key], key != "garbage") for key, label in HEAT_LAYERS.items()},
+        exclusive=exclusive, outline=grids[grids["code"] == unit] if level is None else None,
+        outline_name=by_code.at[unit, "name"])
     # st_folium keeps returning the last clicked feature under one key: a fresh key each time the
     # view arrives at a unit, so coming back to a unit does not replay (or block) an old click
     if st.session_state.get("map_unit") != unit:

@@ -19,6 +19,36 @@ SELECT micro_code,
 FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s)
 GROUP BY micro_code;
 
+-- name: fetch_period_stats
+-- fetch_micro_stats and fetch_handling_hours in one pass over the filtered cases (the KPIs of one
+-- period): the per-micro-grid counts, each row carrying the period's median and 90th percentile of
+-- reported → closed in hours (NULL when no case was closed by now)
+WITH f AS MATERIALIZED (
+    SELECT micro_code, status, reported_at, due_at, closed_at
+    FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s)
+), stats AS (
+    SELECT micro_code,
+           count(*) AS received,
+           count(*) FILTER (WHERE status = gis_closed_status() AND coalesce(closed_at <= %(now)s, true)) AS completed,
+           count(*) FILTER (WHERE (status = gis_closed_status() AND coalesce(closed_at <= %(now)s, true))
+                               OR due_at <= %(now)s) AS due,
+           count(*) FILTER (WHERE status = gis_closed_status() AND closed_at <= due_at
+                              AND closed_at <= %(now)s) AS on_time,
+           count(*) FILTER (WHERE gis_is_open(status) OR closed_at > %(now)s) AS open,
+           count(*) FILTER (WHERE (gis_is_open(status) OR closed_at > %(now)s)
+                              AND (due_at < %(now)s OR status = 'supervised')) AS overdue
+    FROM f
+    GROUP BY micro_code
+), hours AS (
+    -- both percentiles from one sort
+    SELECT percentile_cont(ARRAY[0.5, 0.9]::float8[])
+               WITHIN GROUP (ORDER BY extract(epoch FROM closed_at - reported_at) / 3600) AS h
+    FROM f
+    WHERE status = gis_closed_status() AND closed_at IS NOT NULL AND closed_at <= %(now)s
+)
+SELECT stats.*, hours.h[1] AS median_h, hours.h[2] AS p90_h
+FROM stats CROSS JOIN hours;
+
 -- name: fetch_handling_hours
 -- median and 90th percentile of reported → closed, in hours
 SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM closed_at - reported_at) / 3600) AS median_h,
@@ -38,15 +68,20 @@ SELECT category, count(*) AS received,
 FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s)
 GROUP BY category ORDER BY received DESC;
 
--- name: fetch_heat_cells
--- points snapped to cells (square on the ground: the lon step is widened by 1/cos(lat)),
--- counted; open cases past their deadline or under supervision weigh overdue_weight
+-- name: fetch_heat_layers
+-- the three heat layers in one pass: points snapped to cells (square on the ground: the lon step is
+-- widened by 1/cos(lat)), each layer a FILTER of its own: hazard and garbage count the cases of their
+-- categories; unresolved counts the cases in an open status, those past their deadline or under
+-- supervision weighing overdue_weight. A layer with no case in a cell is NULL there.
 SELECT round(ST_X(geom) / %(cell_lon_deg)s) * %(cell_lon_deg)s AS lon,
        round(ST_Y(geom) / %(cell_lat_deg)s) * %(cell_lat_deg)s AS lat,
-       sum(CASE WHEN gis_is_open(status)
-                     AND (due_at < %(now)s OR status = 'supervised')
-                THEN %(overdue_weight)s ELSE 1 END) AS weight
+       count(*) FILTER (WHERE category = ANY(%(hazard_categories)s)) AS hazard,
+       count(*) FILTER (WHERE category = ANY(%(garbage_categories)s)) AS garbage,
+       sum(CASE WHEN gis_is_open(status) AND (due_at < %(now)s OR status = 'supervised')
+                THEN %(overdue_weight)s ELSE 1 END) FILTER (WHERE status = ANY(%(open_statuses)s)) AS unresolved
 FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s)
+WHERE category = ANY(%(hazard_categories)s) OR category = ANY(%(garbage_categories)s)
+   OR status = ANY(%(open_statuses)s)
 GROUP BY 1, 2;
 
 -- name: fetch_cases
