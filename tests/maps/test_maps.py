@@ -20,7 +20,7 @@ from gis import maps
 from gis.errors import GisError, InputError
 
 ZHENGZHOU = (113.6654, 34.7579)   # lon, lat, WGS-84 (二七广场)
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from gis.settings import PROJECT_ROOT  # noqa: E402
 HOSTILE = "<script>alert(1)</script>"
 TEMPLATE_BREAKOUT = "`${alert(2)}`"
 

@@ -13,7 +13,7 @@ import pytest
 
 from gis import workflows
 from gis.io import bulletin as report
-from tests.test_workflows_analytics import SIX, load
+from tests.workflows.test_dashboards import SIX, load
 
 HOSTILE = "<script>alert(1)</script>"
 HOSTILE_ATTR = '"><img src=x onerror=alert(2)>'
