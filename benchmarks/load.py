@@ -7,9 +7,10 @@
 
 On the demo district (中原区) with ``--incidents`` demo incidents in a throw-away PostGIS:
 
-- the single-user district view: the page's data queries (KPIs of two periods, the
-  streets' stats, the three heat layers in one pass, categories, open cases, the daily
-  trend) for the last 30 days, cold (first run) and warm (median and max of 5 runs);
+- the single-user district view: the page's data queries (``workflows.situation``: KPIs
+  of two periods, the streets' stats, the three heat layers in one pass, categories and
+  the daily trend on one connection; then the open cases) for the last 30 days, cold
+  (first run) and warm (median and max of 5 runs);
 - then, for each session count, that many threads sharing ONE ``Services`` (a pool of
   ``--maxconn`` connections that waits when busy, as the app shares one through
   ``st.cache_resource``), each thread a session that loops page views for
@@ -50,7 +51,7 @@ from gis.core.metrics import CaseFilter
 from gis.core.rules import config
 from gis.workflows import Services
 
-CALLS = ("kpis", "stats", "heat", "categories", "open", "daily", "map")
+CALLS = ("situation", "open", "map")
 VIEW_LEVEL = {"district": "street", "street": "community", "community": "grid"}
 
 
@@ -102,14 +103,11 @@ def page_view(services: Services, views: Views, flt: CaseFilter, *, unit: str | 
         seconds[name] = time.perf_counter() - start
         return value
 
-    data = {
-        "kpis": timed("kpis", workflows.kpis, services, flt),
-        "stats": timed("stats", workflows.unit_stats, services, flt, level=level, within=unit),
-        "heat": timed("heat", workflows.heat_layers, services, flt),
-        "categories": timed("categories", workflows.category_counts, services, flt),
-        "open": timed("open", workflows.cases, services, flt, open_only=True, limit=200),
-        "daily": timed("daily", workflows.daily_counts, services, flt),
-    }
+    # what ui/pages/situation.py asks for: one situation job (KPIs of two periods, the units'
+    # stats, three heat layers, trend, categories on one connection), the open cases, the map
+    situation = timed("situation", workflows.situation, services, flt, level=level, within=unit)
+    timed("open", workflows.cases, services, flt, open_only=True, limit=200)
+    data = {"stats": situation.units, "heat": situation.heat}
     if draw_map:
         timed("map", build_map, views.grids, data, level=level, unit=unit)
     return seconds

@@ -8,6 +8,7 @@ frozen dataclasses, so they are the cache keys.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import geopandas as gpd
@@ -51,30 +52,12 @@ def simplified_grids(level: str, within: str | None, zoom: int) -> gpd.GeoDataFr
 
 
 @st.cache_data(ttl=TTL_S, max_entries=64, show_spinner=False)
-def kpis(flt: CaseFilter) -> dict[str, Any]:
-    return workflows.kpis(services(), flt)
-
-
-@st.cache_data(ttl=TTL_S, max_entries=64, show_spinner=False)
-def unit_stats(flt: CaseFilter, level: str, within: str | None) -> pd.DataFrame:
-    stats = workflows.unit_stats(services(), flt, level=level, within=within)
-    return pd.DataFrame(stats.drop(columns="geometry"))
-
-
-@st.cache_data(ttl=TTL_S, max_entries=32, show_spinner=False)
-def heat_layers(flt: CaseFilter) -> dict[str, pd.DataFrame]:
-    """The three heat layers (``workflows.HEAT_LAYERS``) from one query."""
-    return workflows.heat_layers(services(), flt)
-
-
-@st.cache_data(ttl=TTL_S, max_entries=32, show_spinner=False)
-def daily_counts(flt: CaseFilter) -> pd.DataFrame:
-    return workflows.daily_counts(services(), flt)
-
-
-@st.cache_data(ttl=TTL_S, max_entries=32, show_spinner=False)
-def category_counts(flt: CaseFilter) -> pd.DataFrame:
-    return workflows.category_counts(services(), flt)
+def situation(flt: CaseFilter, level: str | None, within: str | None) -> workflows.Situation:
+    """The situation page's data (KPIs, units at ``level`` under ``within``, heat, trend,
+    categories) from one job on one connection; units without geometry (shapes are cached apart)."""
+    data = workflows.situation(services(), flt, level=level, within=within)
+    units = None if data.units is None else pd.DataFrame(data.units.drop(columns="geometry"))
+    return replace(data, units=units)
 
 
 @st.cache_data(ttl=TTL_S, max_entries=32, show_spinner=False)

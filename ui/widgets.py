@@ -88,9 +88,9 @@ def _street_of(code: str | None) -> str | None:
 pct = metrics.format_rate
 
 
-def kpi_cards(flt: CaseFilter) -> None:
-    """Received, completed, 办结率, 按期办结率, overdue, median handling time, each against the previous period."""
-    k = cached.kpis(flt)
+def kpi_cards(flt: CaseFilter, k: dict) -> None:
+    """Received, completed, 办结率, 按期办结率, overdue, median handling time, each against the previous
+    period (``k`` as :func:`gis.workflows.kpis` gives it)."""
     cards = metrics.kpi_cards(k["current"], k["previous"])
     for col, card in zip(st.columns(len(cards)), cards):
         col.metric(card.label, card.value, card.delta, help=card.help,

@@ -9,7 +9,6 @@ from gis.store.dashboards import (  # noqa: F401
     fetch_cases,
     fetch_category_counts,
     fetch_daily_counts,
-    fetch_handling_hours,
     fetch_heat_layers,
     fetch_micro_stats,
     fetch_period_stats,
@@ -53,4 +52,4 @@ from gis.store.staff import (  # noqa: F401
     save_staff,
 )
 
-__all__ = ['GRID_COLUMNS', 'fetch_active_version', 'save_grid_version', 'save_grids_carried_over', 'save_grids', 'fetch_orphans', 'save_version_active', 'fetch_grids', 'fetch_grid_counts', 'save_staff', 'fetch_staff_records', 'fetch_staff', 'INCOMING_COLUMNS', 'save_import_batch', 'save_import_batch_done', 'save_import_rejects', 'save_incoming_table', 'save_incoming', 'BULK_MERGE_ROWS', 'save_incoming_merged', 'INCIDENT_COLUMNS', 'save_demo_incidents_removed', 'save_incidents_direct', 'fetch_incident_points', 'save_incident_assignments', 'fetch_incident', 'fetch_incident_events', 'save_incident_status', 'save_incident_event', 'fetch_incidents_export', 'fetch_overdue', 'save_escalations', 'fetch_micro_stats', 'fetch_period_stats', 'fetch_handling_hours', 'fetch_daily_counts', 'fetch_category_counts', 'fetch_heat_layers', 'fetch_cases']
+__all__ = ['GRID_COLUMNS', 'fetch_active_version', 'save_grid_version', 'save_grids_carried_over', 'save_grids', 'fetch_orphans', 'save_version_active', 'fetch_grids', 'fetch_grid_counts', 'save_staff', 'fetch_staff_records', 'fetch_staff', 'INCOMING_COLUMNS', 'save_import_batch', 'save_import_batch_done', 'save_import_rejects', 'save_incoming_table', 'save_incoming', 'BULK_MERGE_ROWS', 'save_incoming_merged', 'INCIDENT_COLUMNS', 'save_demo_incidents_removed', 'save_incidents_direct', 'fetch_incident_points', 'save_incident_assignments', 'fetch_incident', 'fetch_incident_events', 'save_incident_status', 'save_incident_event', 'fetch_incidents_export', 'fetch_overdue', 'save_escalations', 'fetch_micro_stats', 'fetch_period_stats', 'fetch_daily_counts', 'fetch_category_counts', 'fetch_heat_layers', 'fetch_cases']

@@ -20,20 +20,16 @@ def _frame(conn, name: str, params: dict[str, Any], columns: list[str]) -> pd.Da
 
 
 def fetch_micro_stats(conn, params: dict[str, Any]) -> pd.DataFrame:
-    return _frame(conn, "fetch_micro_stats", params, MICRO_STATS_COLUMNS)
+    """Counts per micro-grid of the filtered cases (one row with micro_code None for the unassigned)."""
+    return fetch_period_stats(conn, params)[0]
 
 
 def fetch_period_stats(conn, params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, float | None]]:
-    """``fetch_micro_stats`` and ``fetch_handling_hours`` of one period in one pass: (counts per
-    micro-grid, {median_h, p90_h})."""
+    """The KPI counts of one period in one pass: (counts per micro-grid, {median_h, p90_h})."""
     frame = _frame(conn, "fetch_period_stats", params, MICRO_STATS_COLUMNS + ["median_h", "p90_h"])
     hours = {k: (None if not len(frame) or pd.isna(frame[k].iat[0]) else float(frame[k].iat[0]))
              for k in ("median_h", "p90_h")}
     return frame[MICRO_STATS_COLUMNS], hours
-
-
-def fetch_handling_hours(conn, params: dict[str, Any]) -> dict[str, float | None]:
-    return db.fetch_one(conn, "fetch_handling_hours", params)
 
 
 def fetch_daily_counts(conn, params: dict[str, Any]) -> pd.DataFrame:

@@ -6,6 +6,7 @@ import contextlib
 from typing import Any
 
 import pandas as pd
+import psycopg2.errors
 import shapely
 
 from gis.store import db
@@ -42,9 +43,26 @@ def save_incoming_table(conn) -> None:
     db.execute(conn, "save_incoming_table")
 
 
+INCOMING_TIMES = ["reported_at", "due_at", "closed_at"]
+
+
 def save_incoming(conn, incidents: pd.DataFrame) -> int:
-    """COPY checked, assigned incident rows into the transaction's staging table."""
-    return _copy_frame(conn, "incoming", incidents, INCOMING_COLUMNS)
+    """COPY checked, assigned incident rows into the transaction's staging table.
+
+    Times (zone-aware) go as UTC without a zone: written and parsed several times
+    faster; the merge reads them back ``AT TIME ZONE 'UTC'``.
+    """
+    times = {c: _utc_naive(incidents[c]) for c in INCOMING_TIMES if c in incidents}
+    return _copy_frame(conn, "incoming", incidents.assign(**times), INCOMING_COLUMNS)
+
+
+def _utc_naive(values: pd.Series) -> pd.Series:
+    """Zone-aware times as naive UTC; anything else (all missing, say) as is."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC").dt.tz_localize(None)
+    if pd.api.types.is_datetime64_dtype(values.dtype) and values.notna().any():
+        raise ValueError(f"incident column '{values.name}' holds times without a zone")
+    return values
 
 
 BULK_MERGE_ROWS = 50_000  # from here, and when as large as half the table, indexes are rebuilt after
@@ -52,18 +70,45 @@ BULK_MERGE_ROWS = 50_000  # from here, and when as large as half the table, inde
 
 def save_incoming_merged(conn, *, version_id: int | None, batch_id: int, actor: str, staged: int
                          ) -> dict[str, int]:
-    """Upsert the staged rows into ``incident``; returns inserted/updated counts.
+    """Merge the staged rows into ``incident`` in one statement; returns inserted/updated counts.
 
-    A large batch against a small table merges with the secondary indexes and
+    New keys are inserted (a plain INSERT … SELECT), changed rows updated, and
+    their events written by one INSERT … SELECT. When another transaction
+    stores one of the new keys meanwhile, the statement fails on the unique key
+    and runs again (from a savepoint), then seeing that row as stored.
+
+    Many new rows against a small table merge with the secondary indexes and
     foreign keys dropped and rebuilt afterwards (several times faster); a small
-    batch into a large table keeps them.
+    batch into a large table, or one of mostly stored keys, keeps them.
     """
     params = {"version_id": version_id, "batch_id": batch_id, "actor": actor,
               "note_new": "导入受理", "note_changed": "导入更新", "note_status": "导入状态变更"}
+    if staged >= ANALYZE_STAGED_ROWS:  # temporary tables get no statistics from autovacuum
+        db.execute(conn, "save_incoming_analyzed")
     bulk = staged >= BULK_MERGE_ROWS and staged * 2 >= db.estimated_rows(conn, "incident")
+    if bulk:  # only new rows pay for index upkeep: a re-import of the same rows stays indexed
+        fresh = db.fetch_one(conn, "fetch_incoming_new_count")["n"]
+        bulk = fresh >= BULK_MERGE_ROWS and fresh * 2 >= db.estimated_rows(conn, "incident")
     with db.bulk_load(conn, ["incident", "incident_event"]) if bulk else contextlib.nullcontext():
-        row = db.fetch_one(conn, "save_incoming_merged", params)
-    return {"inserted": int(row["inserted"]), "updated": int(row["updated"])}
+        for attempt in range(MERGE_ATTEMPTS):
+            with conn.cursor() as cur:
+                cur.execute("SAVEPOINT incoming_merge")
+            try:
+                row = db.fetch_one(conn, "save_incoming_merged", params)
+            except psycopg2.errors.UniqueViolation:
+                with conn.cursor() as cur:
+                    cur.execute("ROLLBACK TO SAVEPOINT incoming_merge")
+                if attempt == MERGE_ATTEMPTS - 1:
+                    raise
+                continue
+            with conn.cursor() as cur:
+                cur.execute("RELEASE SAVEPOINT incoming_merge")
+            return {"inserted": int(row["inserted"]), "updated": int(row["updated"])}
+    raise AssertionError("unreachable")
+
+
+ANALYZE_STAGED_ROWS = 10_000  # from here the planner gets the staging table's statistics
+MERGE_ATTEMPTS = 3  # runs of the merge when concurrent imports keep storing the same new keys
 
 
 INCIDENT_COLUMNS = ["id", "source", "external_id", "category", "status", "tier", "priority", "description",

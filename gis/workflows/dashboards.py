@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -34,17 +35,21 @@ def micro_stats(services: Services, flt: analytics.CaseFilter, *, now: datetime 
         return store.fetch_micro_stats(conn, _params(services, conn, flt, now))
 
 
+def _period(services: Services, conn, flt: analytics.CaseFilter, now: datetime | None
+            ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Counts per micro-grid and the KPI record of one period, from one query."""
+    stats, hours = store.fetch_period_stats(conn, _params(services, conn, flt, now))
+    record = analytics.totals(stats)
+    record.update(hours)
+    return stats, record
+
+
 def kpis(services: Services, flt: analytics.CaseFilter, *, now: datetime | None = None) -> dict[str, Any]:
     """KPI cards: received, completed, 办结率, 按期办结率, overdue, median handling hours,
     each with the value of the previous period of the same length."""
-    def period_totals(conn, period: analytics.CaseFilter) -> dict[str, Any]:
-        stats, hours = store.fetch_period_stats(conn, _params(services, conn, period, now))  # one query a period
-        record = analytics.totals(stats)
-        record.update(hours)
-        return record
-
     with services.connection() as conn:
-        return {"current": period_totals(conn, flt), "previous": period_totals(conn, flt.previous())}
+        return {"current": _period(services, conn, flt, now)[1],
+                "previous": _period(services, conn, flt.previous(), now)[1]}
 
 
 def unit_stats(services: Services, flt: analytics.CaseFilter, *, level: str, within: str | None = None,
@@ -68,16 +73,21 @@ def heat_layers(services: Services, flt: analytics.CaseFilter, *, cell_m: float 
     (within the filter's categories); 'unresolved' counts the cases in an open
     status (within the filter's statuses), overdue ones weighing ``overdue_weight``.
     """
+    with services.connection() as conn:
+        return _heat_layers(services, conn, _params(services, conn, flt, now), cell_m=cell_m,
+                            overdue_weight=overdue_weight)
+
+
+def _heat_layers(services: Services, conn, params: dict[str, Any], *, cell_m: float,
+                 overdue_weight: float) -> dict[str, pd.DataFrame]:
     rules = config.load_rules()
     tagged = {layer: [c.code for c in rules.categories.values() if c.heat == layer] for layer in ("hazard", "garbage")}
-    with services.connection() as conn:
-        _, miny, _, maxy = services.version(conn).bounds
-        cell_lat_deg = cell_m / 111_320.0
-        cell_lon_deg = float(cell_lat_deg / np.cos(np.radians((miny + maxy) / 2)))
-        return store.fetch_heat_layers(conn, _params(services, conn, flt, now), cell_lon_deg=cell_lon_deg,
-                                       cell_lat_deg=cell_lat_deg, hazard_categories=tagged["hazard"],
-                                       garbage_categories=tagged["garbage"],
-                                       open_statuses=list(lifecycle.OPEN_STATUSES), overdue_weight=overdue_weight)
+    _, miny, _, maxy = services.version(conn).bounds
+    cell_lat_deg = cell_m / 111_320.0
+    cell_lon_deg = float(cell_lat_deg / np.cos(np.radians((miny + maxy) / 2)))
+    return store.fetch_heat_layers(conn, params, cell_lon_deg=cell_lon_deg, cell_lat_deg=cell_lat_deg,
+                                   hazard_categories=tagged["hazard"], garbage_categories=tagged["garbage"],
+                                   open_statuses=list(lifecycle.OPEN_STATUSES), overdue_weight=overdue_weight)
 
 
 def heat_cells(services: Services, flt: analytics.CaseFilter, *, layer: str, cell_m: float = 40.0,
@@ -96,7 +106,11 @@ def heat_cells(services: Services, flt: analytics.CaseFilter, *, layer: str, cel
 def daily_counts(services: Services, flt: analytics.CaseFilter, *, now: datetime | None = None) -> pd.DataFrame:
     """Received and completed per day (China time), every day of the period present."""
     with services.connection() as conn:
-        counts = store.fetch_daily_counts(conn, _params(services, conn, flt, now))
+        return _daily_counts(conn, _params(services, conn, flt, now), flt)
+
+
+def _daily_counts(conn, params: dict[str, Any], flt: analytics.CaseFilter) -> pd.DataFrame:
+    counts = store.fetch_daily_counts(conn, params)
     days = pd.DataFrame({"day": pd.date_range(flt.since, flt.until, freq="D").date})
     return days.merge(counts, on="day", how="left").fillna({"received": 0, "completed": 0}).astype(
         {"received": int, "completed": int})
@@ -104,9 +118,13 @@ def daily_counts(services: Services, flt: analytics.CaseFilter, *, now: datetime
 
 def category_counts(services: Services, flt: analytics.CaseFilter, *, now: datetime | None = None) -> pd.DataFrame:
     """Cases per category with its Chinese name and group, most frequent first."""
-    rules = config.load_rules()
     with services.connection() as conn:
-        counts = store.fetch_category_counts(conn, _params(services, conn, flt, now))
+        return _category_counts(conn, _params(services, conn, flt, now))
+
+
+def _category_counts(conn, params: dict[str, Any]) -> pd.DataFrame:
+    rules = config.load_rules()
+    counts = store.fetch_category_counts(conn, params)
     counts["name"] = counts["category"].map(lambda c: rules.categories[c].name_zh if c in rules.categories else c)
     counts["group"] = counts["category"].map(
         lambda c: rules.categories[c].group_name_zh if c in rules.categories else "")
@@ -119,3 +137,31 @@ def cases(services: Services, flt: analytics.CaseFilter, *, search: str | None =
     with services.connection() as conn:
         return store.fetch_cases(conn, _params(services, conn, flt, now), search=search or None, open_only=open_only,
                                  limit=limit)
+
+
+@dataclass(frozen=True)
+class Situation:
+    """Everything the situation page shows for one filter, read on one connection."""
+
+    kpis: dict[str, Any]           # as :func:`kpis`
+    units: gpd.GeoDataFrame | None  # as :func:`unit_stats` (None at micro level: nothing below)
+    heat: dict[str, pd.DataFrame]  # as :func:`heat_layers`
+    daily: pd.DataFrame            # as :func:`daily_counts`
+    categories: pd.DataFrame       # as :func:`category_counts`
+
+
+def situation(services: Services, flt: analytics.CaseFilter, *, level: str | None, within: str | None = None,
+              cell_m: float = 40.0, overdue_weight: float = 3.0, now: datetime | None = None) -> Situation:
+    """The situation page's data in one borrow: the current period's counts per micro-grid
+    serve both the KPI cards and the units of the choropleth (``level`` under ``within``)."""
+    with services.connection() as conn:
+        version = services.version(conn)
+        params = _params(services, conn, flt, now)
+        stats, current = _period(services, conn, flt, now)
+        previous = _period(services, conn, flt.previous(), now)[1]
+        heat = _heat_layers(services, conn, params, cell_m=cell_m, overdue_weight=overdue_weight)
+        daily = _daily_counts(conn, params, flt)
+        categories = _category_counts(conn, params)
+    units = None if level is None else analytics.rollup(stats, version.grids, level=level, within=within,
+                                                          tree=version.tree)
+    return Situation({"current": current, "previous": previous}, units, heat, daily, categories)

@@ -180,6 +180,27 @@ def test_kpis_run_one_query_per_period_with_the_handling_hours_folded_in(six, mo
     assert kpis["current"]["median_h"] == pytest.approx(24.0)
 
 
+def test_the_situation_job_gives_what_the_single_jobs_give_from_one_borrow(six, monkeypatch):
+    borrows = []
+    real = type(six.database).connection
+
+    def counted(self):
+        borrows.append(1)
+        return real(self)
+    monkeypatch.setattr(type(six.database), "connection", counted)
+    data = workflows.situation(six, WEEK, level="community", now=NOW)
+    assert len(borrows) == 1
+    monkeypatch.undo()
+    assert data.kpis == workflows.kpis(six, WEEK, now=NOW)
+    units = workflows.unit_stats(six, WEEK, level="community", now=NOW)
+    assert by_code(data.units) == by_code(units) == {"C1": (3, 3, 3, 2, 0, 0), "C2": (3, 0, 1, 0, 3, 2)}
+    assert data.daily.equals(workflows.daily_counts(six, WEEK, now=NOW))
+    assert data.categories.equals(workflows.category_counts(six, WEEK, now=NOW))
+    heat = workflows.heat_layers(six, WEEK, now=NOW)
+    assert all(data.heat[k].equals(heat[k]) for k in heat)
+    assert workflows.situation(six, WEEK, level=None, now=NOW).units is None  # nothing below a micro-grid
+
+
 def test_kpis_of_an_empty_period_have_zero_counts_and_no_handling_hours(six):
     empty = CaseFilter(since=date(2020, 1, 6), until=date(2020, 1, 12))
     current = workflows.kpis(six, empty, now=NOW)["current"]

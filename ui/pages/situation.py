@@ -51,20 +51,23 @@ for col, step in zip(crumbs, reversed(path)):
         st.rerun()
 
 unit_flt = replace(flt, unit=None if unit == district else unit)
-widgets.kpi_cards(unit_flt)
+within = None if unit == district else unit
+with st.spinner("汇总数据…"):
+    data = cached.situation(unit_flt, level, within)
+widgets.kpi_cards(unit_flt, data.kpis)
 
 map_col, card_col = st.columns([3, 2])
 with map_col:
     zoom = ZOOM_FOR_LEVEL[unit_level]
     bounds = tuple(by_code.loc[[unit]].total_bounds)
-    with st.spinner("汇总数据…"):
+    with st.spinner("绘制地图…"):
         units = None
         if level is not None:
-            shapes = cached.simplified_grids(level, None if unit == district else unit, zoom)
-            stats = cached.unit_stats(unit_flt, level, None if unit == district else unit)
+            shapes = cached.simplified_grids(level, within, zoom)
+            stats = data.units
             units = shapes[["code", "name", "geometry"]].merge(stats.drop(columns=["name"]), on="code", how="left")
             units["value"] = widgets.metric_value(units, metric)
-        heat = cached.heat_layers(unit_flt)
+        heat = data.heat
         exclusive = grids[grids["level"] == "exclusive"].cx[bounds[0]:bounds[2], bounds[1]:bounds[3]]
     # the library's map builder, the call benchmarks/map.py times
     m = maps.situation_map(
@@ -107,7 +110,7 @@ with card_col:
         else:
             st.info("微网格是最小一级网格。")
     with tab_cats:
-        cats = cached.category_counts(unit_flt).head(8)
+        cats = data.categories.head(8)
         if len(cats):
             st.bar_chart(cats.set_index("name")["received"], horizontal=True, height=280, x_label="案件数",
                          y_label="")
@@ -123,5 +126,5 @@ with card_col:
                      hide_index=True, width="stretch", height=280)
 
 st.subheader("每日趋势")
-daily = cached.daily_counts(unit_flt).rename(columns={"received": "受理", "completed": "办结"})
+daily = data.daily.rename(columns={"received": "受理", "completed": "办结"})
 st.line_chart(daily.set_index("day")[["受理", "办结"]], height=220)

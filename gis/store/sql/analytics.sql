@@ -5,24 +5,11 @@
 -- 办结 (completed) = gis_closed_status() (结案); open = gis_is_open(status); both made by db init
 -- from gis.core.rules.lifecycle.
 
--- name: fetch_micro_stats
--- as things stood at now: a case closed after now still counts as open then
-SELECT micro_code,
-       count(*) AS received,
-       count(*) FILTER (WHERE status = gis_closed_status() AND coalesce(closed_at <= %(now)s, true)) AS completed,
-       count(*) FILTER (WHERE (status = gis_closed_status() AND coalesce(closed_at <= %(now)s, true))
-                           OR due_at <= %(now)s) AS due,
-       count(*) FILTER (WHERE status = gis_closed_status() AND closed_at <= due_at AND closed_at <= %(now)s) AS on_time,
-       count(*) FILTER (WHERE gis_is_open(status) OR closed_at > %(now)s) AS open,
-       count(*) FILTER (WHERE (gis_is_open(status) OR closed_at > %(now)s)
-                          AND (due_at < %(now)s OR status = 'supervised')) AS overdue
-FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s)
-GROUP BY micro_code;
-
 -- name: fetch_period_stats
--- fetch_micro_stats and fetch_handling_hours in one pass over the filtered cases (the KPIs of one
--- period): the per-micro-grid counts, each row carrying the period's median and 90th percentile of
--- reported → closed in hours (NULL when no case was closed by now)
+-- The one definition of the KPI counts, in one pass over the filtered cases: per micro-grid,
+-- as things stood at now (a case closed after now still counts as open then), each row
+-- carrying the period's median and 90th percentile of reported → closed in hours (NULL when
+-- no case was closed by now).
 WITH f AS MATERIALIZED (
     SELECT micro_code, status, reported_at, due_at, closed_at
     FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s)
@@ -48,13 +35,6 @@ WITH f AS MATERIALIZED (
 )
 SELECT stats.*, hours.h[1] AS median_h, hours.h[2] AS p90_h
 FROM stats CROSS JOIN hours;
-
--- name: fetch_handling_hours
--- median and 90th percentile of reported → closed, in hours
-SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM closed_at - reported_at) / 3600) AS median_h,
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM closed_at - reported_at) / 3600) AS p90_h
-FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s)
-WHERE status = gis_closed_status() AND closed_at IS NOT NULL AND closed_at <= %(now)s;
 
 -- name: fetch_daily_counts
 SELECT (reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS received,
