@@ -264,7 +264,7 @@ def whole_import(result: Result, url: str, csv_path: Path, n: int, lib_codes: np
         lines = [("python startup + imports", run.seconds - main_s)]
         for label in ("connect", "db init (migrations check)", "load grids + build GridIndex", "read + check CSV",
                       "prepare (assign, tier, due, assignee)", "  of which GridIndex.assign",
-                      "  of which dispatch.due_at_many", "  of which dispatch.assignees_many",
+                      "  of which deadlines.due_at_many", "  of which dispatch.assignees_many",
                       "COPY to staging (save_incoming)", "upsert into incident (save_incoming_merged)",
                       "save rejects"):
             if label in s:
@@ -296,16 +296,16 @@ def single_points(result: Result, url: str, micro: gpd.GeoDataFrame, grids: gpd.
     rng = np.random.default_rng([seed, 99])
     area = grids.loc[grids["level"] == "district"].geometry.iloc[0]
     lon, lat = common.points_in(area, calls, rng=rng)
-    with gisdb.Database(url, maxconn=2) as database:
-        workflows.locate(database, float(lon[0]), float(lat[0]))  # warm: the index is built and cached
-        version_id, _ = workflows.grid_index(database)
+    with workflows.Services.for_url(url, maxconn=2) as services:
+        workflows.locate(services, float(lon[0]), float(lat[0]))  # warm: the index is built and cached
+        version_id = workflows.grid_version(services).id
         locate_s, sql_s, found = [], [], 0
         for x, y in tqdm(list(zip(lon.tolist(), lat.tolist())), desc="  locate", leave=False, mininterval=0.5):
             t = time.perf_counter()
-            hit = workflows.locate(database, x, y)
+            hit = workflows.locate(services, x, y)
             locate_s.append(time.perf_counter() - t)
             found += hit["assigned"]
-        with database.connection() as conn, conn.cursor() as cur:
+        with services.connection() as conn, conn.cursor() as cur:
             cur.execute(COVERS_SQL, {"v": version_id, "lon": float(lon[0]), "lat": float(lat[0])})
             for x, y in tqdm(list(zip(lon.tolist(), lat.tolist())), desc="  SQL", leave=False, mininterval=0.5):
                 t = time.perf_counter()
@@ -373,7 +373,8 @@ def run_dataset(server: common.BenchServer, name: str, *, n: int, n_grids: int, 
                 store.save_version_active(conn, version_id=version_id)
             how = "store.save_grids without workflows validation (--skip-validation, default with --quick)"
         else:
-            saved = workflows.save_grid_layer(database, grids, note=f"benchmark {name}")
+            # not a context manager here: closing the services would close the pool used below
+            saved = workflows.save_grid_layer(workflows.Services(database), grids, note=f"benchmark {name}")
             warnings = int((saved.problems["severity"] == "warning").sum()) if len(saved.problems) else 0
             how = f"workflows.save_grid_layer, validated ({warnings} warning(s))"
         with database.transaction() as conn:

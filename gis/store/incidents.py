@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 import psycopg2.errors
+import psycopg2.extensions
 import shapely
 
 from gis.store import db
@@ -89,7 +90,8 @@ def save_incoming_merged(conn, *, version_id: int | None, batch_id: int, actor: 
     if bulk:  # only new rows pay for index upkeep: a re-import of the same rows stays indexed
         fresh = db.fetch_one(conn, "fetch_incoming_new_count")["n"]
         bulk = fresh >= BULK_MERGE_ROWS and fresh * 2 >= db.estimated_rows(conn, "incident")
-    with db.bulk_load(conn, ["incident", "incident_event"]) if bulk else contextlib.nullcontext():
+    with db.bulk_load(conn, ["incident", "incident_event"]) if bulk else contextlib.nullcontext(), \
+            _no_nested_loops(conn, staged >= ANALYZE_STAGED_ROWS):
         for attempt in range(MERGE_ATTEMPTS):
             with conn.cursor() as cur:
                 cur.execute("SAVEPOINT incoming_merge")
@@ -108,6 +110,24 @@ def save_incoming_merged(conn, *, version_id: int | None, batch_id: int, actor: 
 
 
 ANALYZE_STAGED_ROWS = 10_000  # from here the planner gets the staging table's statistics
+
+
+@contextlib.contextmanager
+def _no_nested_loops(conn, large: bool):
+    """For a large merge, keep the planner off nested loops: with the key index dropped for a
+    bulk load, or statistics behind the table, a nested-loop anti-join is quadratic (a 300k-row
+    merge once ran for 13 minutes); hash joins are linear whatever the estimates."""
+    if not large:
+        yield
+        return
+    with conn.cursor() as cur:
+        cur.execute("SET LOCAL enable_nestloop = off")
+    try:
+        yield
+    finally:
+        if not conn.closed and conn.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_INERROR:
+            with conn.cursor() as cur:
+                cur.execute("SET LOCAL enable_nestloop = on")
 MERGE_ATTEMPTS = 3  # runs of the merge when concurrent imports keep storing the same new keys
 
 
