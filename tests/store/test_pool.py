@@ -142,7 +142,7 @@ def test_the_open_count_in_sql_is_the_python_rule_over_every_status(stocked):
 def test_cached_grids_are_handed_out_as_copies(stocked):
     grids = workflows.active_grids(stocked)
     grids["name"] = "changed"
-    grids.drop(grids.index, inplace=True)
+    grids.loc[grids.index[0], "code"] = "X"
     again = workflows.active_grids(stocked)
-    assert len(again) == len(hierarchy()) and "changed" not in set(again["name"])
+    assert len(again) == len(hierarchy()) and "changed" not in set(again["name"]) and "X" not in set(again["code"])
     assert isinstance(again, pd.DataFrame)
