@@ -10,13 +10,17 @@ from gis.workflows.admin import (  # noqa: F401
     connect, init_database, start_server, stop_server, server_url, server_status,
 )
 from gis.workflows.grids import (  # noqa: F401
-    GridImport, validate_grid_layer, save_grid_layer, import_grids, validate_grid_file, fetch_grids, export_grids, import_staff, fetch_staff, locate, reassign_incidents, grid_version, grid_tree, active_grids,
+    GridImport, validate_grid_layer, save_grid_layer, import_grids, validate_grid_file, fetch_grids,
+    export_grids, import_staff, fetch_staff, locate, reassign_incidents, grid_version, grid_tree, active_grids,
 )
 from gis.workflows.incidents import (  # noqa: F401
-    IncidentImport, DispatchContext, dispatch_context, prepare_incidents, assignees, store_incidents, import_incidents, receive_incident, set_incident_status, escalate_overdue, incident_history, export_incidents,
+    IncidentImport, DispatchContext, dispatch_context, prepare_incidents, assignees, store_incidents,
+    import_incidents, receive_incident, set_incident_status, escalate_overdue, incident_history,
+    export_incidents,
 )
 from gis.workflows.dashboards import (  # noqa: F401
-    micro_stats, kpis, unit_stats, HEAT_LAYERS, heat_layers, heat_cells, daily_counts, category_counts, cases, Situation, situation,
+    micro_stats, kpis, unit_stats, HEAT_LAYERS, heat_layers, heat_cells, daily_counts, category_counts, cases,
+    Situation, situation,
 )
 from gis.workflows.bulletin import (  # noqa: F401
     Bulletin, weekly_bulletin,
@@ -25,4 +29,14 @@ from gis.workflows.demo import (  # noqa: F401
     load_demo, load_demo_incidents,
 )
 
-__all__ = ['VERSIONS_CACHED', 'GridVersion', 'Services', 'active_version_id', 'connect', 'init_database', 'start_server', 'stop_server', 'server_url', 'server_status', 'GridImport', 'validate_grid_layer', 'save_grid_layer', 'import_grids', 'validate_grid_file', 'fetch_grids', 'export_grids', 'import_staff', 'fetch_staff', 'locate', 'reassign_incidents', 'grid_version', 'grid_tree', 'active_grids', 'IncidentImport', 'DispatchContext', 'dispatch_context', 'prepare_incidents', 'assignees', 'store_incidents', 'import_incidents', 'receive_incident', 'set_incident_status', 'escalate_overdue', 'incident_history', 'export_incidents', 'micro_stats', 'kpis', 'unit_stats', 'HEAT_LAYERS', 'heat_layers', 'heat_cells', 'daily_counts', 'category_counts', 'cases', 'Situation', 'situation', 'Bulletin', 'weekly_bulletin', 'load_demo', 'load_demo_incidents']
+__all__ = [
+    'VERSIONS_CACHED', 'GridVersion', 'Services', 'active_version_id', 'connect', 'init_database',
+    'start_server', 'stop_server', 'server_url', 'server_status', 'GridImport', 'validate_grid_layer',
+    'save_grid_layer', 'import_grids', 'validate_grid_file', 'fetch_grids', 'export_grids', 'import_staff',
+    'fetch_staff', 'locate', 'reassign_incidents', 'grid_version', 'grid_tree', 'active_grids',
+    'IncidentImport', 'DispatchContext', 'dispatch_context', 'prepare_incidents', 'assignees',
+    'store_incidents', 'import_incidents', 'receive_incident', 'set_incident_status', 'escalate_overdue',
+    'incident_history', 'export_incidents', 'micro_stats', 'kpis', 'unit_stats', 'HEAT_LAYERS', 'heat_layers',
+    'heat_cells', 'daily_counts', 'category_counts', 'cases', 'Situation', 'situation', 'Bulletin',
+    'weekly_bulletin', 'load_demo', 'load_demo_incidents',
+]

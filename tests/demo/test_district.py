@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 import pytest
 
-from gis import store, workflows
+from gis import workflows
 from gis.core.china_time import CHINA_TZ
 from gis.core.metrics import CaseFilter
 from gis.core.rules import lifecycle
