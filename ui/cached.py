@@ -34,18 +34,24 @@ def server_status() -> dict[str, Any]:
     return workflows.server_status()
 
 
-@st.cache_data(ttl=300, max_entries=4, show_spinner=False)
 def active_grids() -> gpd.GeoDataFrame:
+    """The active grids: a copy from the services' per-version cache (no pickling per page run,
+    and a new grid version shows at once)."""
     return workflows.active_grids(services())
 
 
-@st.cache_data(ttl=300, max_entries=64, show_spinner=False)
 def simplified_grids(level: str, within: str | None, zoom: int) -> gpd.GeoDataFrame:
     """Grids of one level under ``within``, coverage-simplified for ``zoom`` (neighbours still meet)."""
-    grids = active_grids()
-    shown = grids[grids["level"] == level]
+    return _simplified_grids(workflows.grid_version(services()).id, level, within, zoom)
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def _simplified_grids(version_id: int, level: str, within: str | None, zoom: int) -> gpd.GeoDataFrame:
+    # keyed by the grid version: a new version draws its own shapes at once
+    version = workflows.grid_version(services(), version_id)
+    shown = version.level(level)
     if within is not None:
-        shown = shown[shown["code"].isin(workflows.grid_tree(services()).units_under(within, level))]
+        shown = shown[shown["code"].isin(version.tree.units_under(within, level))]
     if not len(shown):
         return shown
     return maps.simplify_coverage(shown, tolerance_m=maps.tolerance_for_zoom(zoom))
