@@ -163,7 +163,13 @@ class Database:
         conn = None
         try:
             conn = self._checked_out()
-            yield conn
+            try:
+                yield conn
+            except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+                if conn.closed:  # the server went away in the middle of the job
+                    raise DatabaseUnavailable("the connection to the database was lost during the work",
+                                              fix="retry: the next call reconnects by itself") from exc
+                raise
         finally:
             if conn is not None:
                 self._give_back(conn)
@@ -190,7 +196,7 @@ class Database:
                 yield conn
                 conn.commit()
             except BaseException:
-                if not conn.closed:
+                with contextlib.suppress(psycopg2.Error):
                     conn.rollback()
                 raise
 

@@ -146,3 +146,22 @@ def test_cached_grids_are_handed_out_as_copies(stocked):
     again = workflows.active_grids(stocked)
     assert len(again) == len(hierarchy()) and "changed" not in set(again["name"]) and "X" not in set(again["code"])
     assert isinstance(again, pd.DataFrame)
+
+
+def test_a_connection_lost_mid_job_is_one_clear_error_and_the_next_call_works(services, database_url):
+    from gis.errors import DatabaseUnavailable
+    from tests.conftest import admin
+    killer = admin(database_url)
+    try:
+        with pytest.raises(DatabaseUnavailable, match="lost during the work; retry"):
+            with services.connection() as conn, conn.cursor() as cur:
+                cur.execute("SELECT pg_backend_pid()")
+                pid = cur.fetchone()[0]
+                with killer.cursor() as k:
+                    k.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                cur.execute("SELECT 1")
+    finally:
+        killer.close()
+    with services.connection() as conn, conn.cursor() as cur:
+        cur.execute("SELECT 2")
+        assert cur.fetchone() == (2,)
