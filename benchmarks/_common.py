@@ -482,10 +482,10 @@ def instrumented_cli(csv_path: str, timings_path: str) -> int:
     started = time.perf_counter()
     from gis import cli, store, workflows
     from gis.core import assignment, dispatch
+    from gis.core.intake import reader as incidents
     from gis.core.rules import deadlines
     from gis.workflows import admin as admin_jobs
     from gis.workflows import incidents as incident_jobs
-    from gis.core.intake import reader as incidents
 
     seconds: dict[str, float] = {}
     calls: dict[str, int] = {}

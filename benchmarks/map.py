@@ -27,7 +27,7 @@ from _common import BenchServer, machine, server_versions, table  # noqa: I001 (
 from gis import maps, workflows
 from gis.core import hierarchy, metrics
 from gis.core.metrics import METRICS_ZH
-from gis.core.rules import config as dispatch
+from gis.core.rules.config import load_rules
 from gis.workflows import Services
 
 ZOOM = {"district": 12, "street": 14, "community": 15, "grid": 16}
@@ -133,7 +133,7 @@ def main() -> None:
                     district_data = data
             html, build_s = timed(build_html, grids, district_data, level="street", unit=None)
             naive, _ = timed(naive_html, grids, services, flt)
-            changed = replace(flt, categories=tuple(c for c in dispatch.load_rules().categories if c.startswith("env.")))
+            changed = replace(flt, categories=tuple(c for c in load_rules().categories if c.startswith("env.")))
 
             def rerender() -> str:
                 data = page_queries(services, changed, unit=street, level="community")

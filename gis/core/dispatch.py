@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from gis.core.roster import ROLE_COMMUNITY_HEAD, ROLE_EXCLUSIVE_HEAD, ROLE_FULL_TIME_WORKER, ROLE_MICRO_HEAD
+from gis.core.roster import (
+    ROLE_COMMUNITY_HEAD,
+    ROLE_EXCLUSIVE_HEAD,
+    ROLE_FULL_TIME_WORKER,
+    ROLE_MICRO_HEAD,
+)
 from gis.core.rules.config import TIERS
 from gis.errors import InputError
 

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from gis.maps.assets import (  # noqa: F401
-    VENDOR_DIR, VENDOR_URL, OfflineMap, asset_urls, localise_assets,
+    VENDOR_DIR,
+    VENDOR_URL,
+    OfflineMap,
+    asset_urls,
+    localise_assets,
 )
 from gis.maps.basemaps import (  # noqa: F401
-    BASEMAPS, Basemap, base_map, display_frame, display_points,
+    BASEMAPS,
+    Basemap,
+    base_map,
+    display_frame,
+    display_points,
 )
 from gis.maps.layers import (  # noqa: F401
-    ClassLegend, choropleth_layer, heat_layer, outline_layer, points_layer, simplify_coverage,
+    ClassLegend,
+    choropleth_layer,
+    heat_layer,
+    outline_layer,
+    points_layer,
+    simplify_coverage,
     tolerance_for_zoom,
 )
 from gis.maps.situation import (  # noqa: F401

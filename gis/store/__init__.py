@@ -6,22 +6,50 @@ This package re-exports the named queries of its table families (grids, staff, i
 from __future__ import annotations
 
 from gis.store.dashboards import (  # noqa: F401
-    fetch_cases, fetch_category_counts, fetch_daily_counts, fetch_heat_layers, fetch_micro_stats,
+    fetch_cases,
+    fetch_category_counts,
+    fetch_daily_counts,
+    fetch_heat_layers,
+    fetch_micro_stats,
     fetch_period_stats,
 )
 from gis.store.grids import (  # noqa: F401
-    GRID_COLUMNS, fetch_active_version, fetch_grid_counts, fetch_grids, fetch_orphans, save_grid_version,
-    save_grids, save_grids_carried_over, save_version_active,
+    GRID_COLUMNS,
+    fetch_active_version,
+    fetch_grid_counts,
+    fetch_grids,
+    fetch_orphans,
+    save_grid_version,
+    save_grids,
+    save_grids_carried_over,
+    save_version_active,
 )
 from gis.store.incidents import (  # noqa: F401
-    BULK_MERGE_ROWS, INCIDENT_COLUMNS, INCOMING_COLUMNS, fetch_incident, fetch_incident_events,
-    fetch_incident_points, fetch_incidents_export, fetch_overdue, save_demo_incidents_removed,
-    save_escalations, save_import_batch, save_import_batch_done, save_import_rejects,
-    save_incident_assignments, save_incident_event, save_incident_status, save_incidents_direct,
-    save_incoming, save_incoming_merged, save_incoming_table,
+    BULK_MERGE_ROWS,
+    INCIDENT_COLUMNS,
+    INCOMING_COLUMNS,
+    fetch_incident,
+    fetch_incident_events,
+    fetch_incident_points,
+    fetch_incidents_export,
+    fetch_overdue,
+    save_demo_incidents_removed,
+    save_escalations,
+    save_import_batch,
+    save_import_batch_done,
+    save_import_rejects,
+    save_incident_assignments,
+    save_incident_event,
+    save_incident_status,
+    save_incidents_direct,
+    save_incoming,
+    save_incoming_merged,
+    save_incoming_table,
 )
 from gis.store.staff import (  # noqa: F401
-    fetch_staff, fetch_staff_records, save_staff,
+    fetch_staff,
+    fetch_staff_records,
+    save_staff,
 )
 
 __all__ = [

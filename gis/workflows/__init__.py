@@ -3,30 +3,70 @@ per-version caches) first and returns plain values or frames; none prints or dra
 
 from __future__ import annotations
 
-from gis.workflows.context import (  # noqa: F401
-    VERSIONS_CACHED, GridVersion, Services, active_version_id,
-)
 from gis.workflows.admin import (  # noqa: F401
-    connect, init_database, start_server, stop_server, server_url, server_status,
-)
-from gis.workflows.grids import (  # noqa: F401
-    GridImport, validate_grid_layer, save_grid_layer, import_grids, validate_grid_file, fetch_grids,
-    export_grids, import_staff, fetch_staff, locate, reassign_incidents, grid_version, grid_tree, active_grids,
-)
-from gis.workflows.incidents import (  # noqa: F401
-    IncidentImport, DispatchContext, dispatch_context, prepare_incidents, assignees, store_incidents,
-    import_incidents, receive_incident, set_incident_status, escalate_overdue, incident_history,
-    export_incidents,
-)
-from gis.workflows.dashboards import (  # noqa: F401
-    micro_stats, kpis, unit_stats, HEAT_LAYERS, heat_layers, heat_cells, daily_counts, category_counts, cases,
-    Situation, situation,
+    connect,
+    init_database,
+    server_status,
+    server_url,
+    start_server,
+    stop_server,
 )
 from gis.workflows.bulletin import (  # noqa: F401
-    Bulletin, weekly_bulletin,
+    Bulletin,
+    weekly_bulletin,
+)
+from gis.workflows.context import (  # noqa: F401
+    VERSIONS_CACHED,
+    GridVersion,
+    Services,
+    active_version_id,
+)
+from gis.workflows.dashboards import (  # noqa: F401
+    HEAT_LAYERS,
+    Situation,
+    cases,
+    category_counts,
+    daily_counts,
+    heat_cells,
+    heat_layers,
+    kpis,
+    micro_stats,
+    situation,
+    unit_stats,
 )
 from gis.workflows.demo import (  # noqa: F401
-    load_demo, load_demo_incidents,
+    load_demo,
+    load_demo_incidents,
+)
+from gis.workflows.grids import (  # noqa: F401
+    GridImport,
+    active_grids,
+    export_grids,
+    fetch_grids,
+    fetch_staff,
+    grid_tree,
+    grid_version,
+    import_grids,
+    import_staff,
+    locate,
+    reassign_incidents,
+    save_grid_layer,
+    validate_grid_file,
+    validate_grid_layer,
+)
+from gis.workflows.incidents import (  # noqa: F401
+    DispatchContext,
+    IncidentImport,
+    assignees,
+    dispatch_context,
+    escalate_overdue,
+    export_incidents,
+    import_incidents,
+    incident_history,
+    prepare_incidents,
+    receive_incident,
+    set_incident_status,
+    store_incidents,
 )
 
 __all__ = [

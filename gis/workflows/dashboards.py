@@ -11,14 +11,13 @@ import numpy as np
 import pandas as pd
 
 from gis import store
-from gis.core import china_time
-from gis.core import metrics as analytics
+from gis.core import china_time, metrics
 from gis.core.rules import config, lifecycle
 from gis.errors import InputError
 from gis.workflows.context import Services
 
 
-def _params(services: Services, conn, flt: analytics.CaseFilter, now: datetime | None) -> dict[str, Any]:
+def _params(services: Services, conn, flt: metrics.CaseFilter, now: datetime | None) -> dict[str, Any]:
     """The filter's SQL parameters; a unit becomes the micro-grids under it (through the cached tree)."""
     micro = None
     if flt.unit:
@@ -29,22 +28,22 @@ def _params(services: Services, conn, flt: analytics.CaseFilter, now: datetime |
     return flt.params(micro_codes=micro, now=now or datetime.now(china_time.CHINA_TZ))
 
 
-def micro_stats(services: Services, flt: analytics.CaseFilter, *, now: datetime | None = None) -> pd.DataFrame:
+def micro_stats(services: Services, flt: metrics.CaseFilter, *, now: datetime | None = None) -> pd.DataFrame:
     """Counts per micro-grid (one row with micro_code None for the unassigned)."""
     with services.connection() as conn:
         return store.fetch_micro_stats(conn, _params(services, conn, flt, now))
 
 
-def _period(services: Services, conn, flt: analytics.CaseFilter, now: datetime | None
+def _period(services: Services, conn, flt: metrics.CaseFilter, now: datetime | None
             ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Counts per micro-grid and the KPI record of one period, from one query."""
     stats, hours = store.fetch_period_stats(conn, _params(services, conn, flt, now))
-    record = analytics.totals(stats)
+    record = metrics.totals(stats)
     record.update(hours)
     return stats, record
 
 
-def kpis(services: Services, flt: analytics.CaseFilter, *, now: datetime | None = None) -> dict[str, Any]:
+def kpis(services: Services, flt: metrics.CaseFilter, *, now: datetime | None = None) -> dict[str, Any]:
     """KPI cards: received, completed, 办结率, 按期办结率, overdue, median handling hours,
     each with the value of the previous period of the same length."""
     with services.connection() as conn:
@@ -52,19 +51,19 @@ def kpis(services: Services, flt: analytics.CaseFilter, *, now: datetime | None 
                 "previous": _period(services, conn, flt.previous(), now)[1]}
 
 
-def unit_stats(services: Services, flt: analytics.CaseFilter, *, level: str, within: str | None = None,
+def unit_stats(services: Services, flt: metrics.CaseFilter, *, level: str, within: str | None = None,
                now: datetime | None = None) -> gpd.GeoDataFrame:
     """Counts and rates per grid at ``level`` (under ``within`` if given), with geometry."""
     with services.connection() as conn:
         version = services.version(conn)
         stats = store.fetch_micro_stats(conn, _params(services, conn, flt, now))
-    return analytics.rollup(stats, version.grids, level=level, within=within, tree=version.tree)
+    return metrics.rollup(stats, version.grids, level=level, within=within, tree=version.tree)
 
 
 HEAT_LAYERS = {"hazard": "安全隐患", "garbage": "垃圾/环境卫生", "unresolved": "未办结"}
 
 
-def heat_layers(services: Services, flt: analytics.CaseFilter, *, cell_m: float = 40.0,
+def heat_layers(services: Services, flt: metrics.CaseFilter, *, cell_m: float = 40.0,
                 overdue_weight: float = 3.0, now: datetime | None = None) -> dict[str, pd.DataFrame]:
     """The three heat layers of :data:`HEAT_LAYERS`, from one pass over the filtered cases in PostGIS.
 
@@ -90,7 +89,7 @@ def _heat_layers(services: Services, conn, params: dict[str, Any], *, cell_m: fl
                                    open_statuses=list(lifecycle.OPEN_STATUSES), overdue_weight=overdue_weight)
 
 
-def heat_cells(services: Services, flt: analytics.CaseFilter, *, layer: str, cell_m: float = 40.0,
+def heat_cells(services: Services, flt: metrics.CaseFilter, *, layer: str, cell_m: float = 40.0,
                overdue_weight: float = 3.0, now: datetime | None = None) -> pd.DataFrame:
     """One heat layer of :func:`heat_layers`: cells (lon, lat in degrees WGS-84, weight).
 
@@ -103,20 +102,20 @@ def heat_cells(services: Services, flt: analytics.CaseFilter, *, layer: str, cel
     return heat_layers(services, flt, cell_m=cell_m, overdue_weight=overdue_weight, now=now)[layer]
 
 
-def daily_counts(services: Services, flt: analytics.CaseFilter, *, now: datetime | None = None) -> pd.DataFrame:
+def daily_counts(services: Services, flt: metrics.CaseFilter, *, now: datetime | None = None) -> pd.DataFrame:
     """Received and completed per day (China time), every day of the period present."""
     with services.connection() as conn:
         return _daily_counts(conn, _params(services, conn, flt, now), flt)
 
 
-def _daily_counts(conn, params: dict[str, Any], flt: analytics.CaseFilter) -> pd.DataFrame:
+def _daily_counts(conn, params: dict[str, Any], flt: metrics.CaseFilter) -> pd.DataFrame:
     counts = store.fetch_daily_counts(conn, params)
     days = pd.DataFrame({"day": pd.date_range(flt.since, flt.until, freq="D").date})
     return days.merge(counts, on="day", how="left").fillna({"received": 0, "completed": 0}).astype(
         {"received": int, "completed": int})
 
 
-def category_counts(services: Services, flt: analytics.CaseFilter, *, now: datetime | None = None) -> pd.DataFrame:
+def category_counts(services: Services, flt: metrics.CaseFilter, *, now: datetime | None = None) -> pd.DataFrame:
     """Cases per category with its Chinese name and group, most frequent first."""
     with services.connection() as conn:
         return _category_counts(conn, _params(services, conn, flt, now))
@@ -131,7 +130,7 @@ def _category_counts(conn, params: dict[str, Any]) -> pd.DataFrame:
     return counts
 
 
-def cases(services: Services, flt: analytics.CaseFilter, *, search: str | None = None, open_only: bool = False,
+def cases(services: Services, flt: metrics.CaseFilter, *, search: str | None = None, open_only: bool = False,
           limit: int = 5000, now: datetime | None = None) -> pd.DataFrame:
     """The filtered cases, newest first (at most ``limit``), text exactly as stored."""
     with services.connection() as conn:
@@ -150,7 +149,7 @@ class Situation:
     categories: pd.DataFrame       # as :func:`category_counts`
 
 
-def situation(services: Services, flt: analytics.CaseFilter, *, level: str | None, within: str | None = None,
+def situation(services: Services, flt: metrics.CaseFilter, *, level: str | None, within: str | None = None,
               cell_m: float = 40.0, overdue_weight: float = 3.0, now: datetime | None = None) -> Situation:
     """The situation page's data in one borrow: the current period's counts per micro-grid
     serve both the KPI cards and the units of the choropleth (``level`` under ``within``)."""
@@ -162,6 +161,6 @@ def situation(services: Services, flt: analytics.CaseFilter, *, level: str | Non
         heat = _heat_layers(services, conn, params, cell_m=cell_m, overdue_weight=overdue_weight)
         daily = _daily_counts(conn, params, flt)
         categories = _category_counts(conn, params)
-    units = None if level is None else analytics.rollup(stats, version.grids, level=level, within=within,
+    units = None if level is None else metrics.rollup(stats, version.grids, level=level, within=within,
                                                           tree=version.tree)
     return Situation({"current": current, "previous": previous}, units, heat, daily, categories)

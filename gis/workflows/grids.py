@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 
 from gis import store
-from gis.core import dispatch, hierarchy, topology
-from gis.core import roster
+from gis.core import dispatch, hierarchy, roster, topology
 from gis.core.assignment import GridIndex
 from gis.core.crs import parse_crs, to_wgs84
 from gis.errors import InputError, ValidationError

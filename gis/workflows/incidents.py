@@ -10,11 +10,10 @@ from typing import Any, Callable
 import pandas as pd
 
 from gis import store
-from gis.core import china_time, dispatch, roster
+from gis.core import china_time, dispatch, intake, roster
 from gis.core.crs import parse_crs
 from gis.core.rules import config, deadlines, lifecycle, transitions
-from gis.core.rules import tiers as tiers_
-from gis.core import intake
+from gis.core.rules.tiers import next_escalation
 from gis.errors import InputError
 from gis.io import incident_files
 from gis.workflows.context import GridVersion, Services
@@ -210,7 +209,7 @@ def escalate_overdue(services: Services, *, now: datetime | None = None,
         if not len(overdue):
             return {"escalated": 0, "supervised": 0}
         context = dispatch_context(services, conn)
-        step = [tiers_.next_escalation(t, d, now, rules=rules) for t, d in zip(overdue["tier"], overdue["due_at"])]
+        step = [next_escalation(t, d, now, rules=rules) for t, d in zip(overdue["tier"], overdue["due_at"])]
         overdue["step"] = step
         supervise = (overdue["step"] == "supervised") & overdue["status"].map(
             lambda s: "supervised" in transitions.allowed_next(s, rules=rules))

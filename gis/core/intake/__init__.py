@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from gis.core.intake.checks import (  # noqa: F401
-    INCIDENT_COLUMNS, OPEN311_RULES_PATH, OPTIONAL_FIELDS, REJECT_COLUMNS, REQUIRED_FIELDS, Chunk,
+    INCIDENT_COLUMNS,
+    OPEN311_RULES_PATH,
+    OPTIONAL_FIELDS,
+    REJECT_COLUMNS,
+    REQUIRED_FIELDS,
+    Chunk,
 )
 from gis.core.intake.encoding import (  # noqa: F401
-    ENCODINGS, detect_encoding,
+    ENCODINGS,
+    detect_encoding,
 )
 from gis.core.intake.open311 import (  # noqa: F401
     load_open311_codes,
 )
 from gis.core.intake.reader import (  # noqa: F401
-    IncidentReader, check_records, read_incidents,
+    IncidentReader,
+    check_records,
+    read_incidents,
 )
 
 __all__ = [

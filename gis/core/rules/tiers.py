@@ -7,6 +7,7 @@ from datetime import datetime
 from gis.core.china_time import _china_time
 from gis.core.rules.config import Rules, _tier, load_rules
 
+
 def escalated_tier(tier: str, *, rules: Rules | None = None) -> str:
     """The tier that takes a case when ``tier``'s deadline passes.
 

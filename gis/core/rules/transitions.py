@@ -6,6 +6,7 @@ from gis.core.rules.config import Rules, load_rules
 from gis.core.rules.lifecycle import STATUS_NAMES_ZH, _norm, status_from_text
 from gis.errors import TransitionError
 
+
 def allowed_next(current: str, *, rules: Rules | None = None) -> tuple[str, ...]:
     """Stages a case in stage ``current`` may move to, in rules-file order.
 
