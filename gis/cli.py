@@ -227,9 +227,11 @@ def cmd_report_weekly(args: argparse.Namespace) -> int:
 
     from gis.errors import InputError
     from gis.io import bulletin as report
+    from gis.io.paths import writable_path
     suffix = Path(args.out).suffix.lower()
     if suffix not in (".xlsx", ".html", ".htm"):
         raise InputError(f"cannot tell the report format of '{args.out}'", fix="use an .xlsx or .html file name")
+    writable_path(args.out, field="--out")
     with workflows.connect(maxconn=2) as services:
         bulletin = workflows.weekly_bulletin(services, args.week, min_due=args.min_due)
     if suffix == ".xlsx":

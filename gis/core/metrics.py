@@ -74,7 +74,15 @@ def iso_week(text: str) -> tuple[date, date]:
         monday = date.fromisocalendar(int(year), int(week), 1)
     except ValueError:
         raise InputError(f"week '{text}' is not an ISO week", field="week", fix="write it like 2026-W47") from None
+    if not ISO_WEEK_YEARS[0] <= monday.year <= ISO_WEEK_YEARS[1]:
+        raise InputError(f"week '{text}' is outside the years {ISO_WEEK_YEARS[0]}–{ISO_WEEK_YEARS[1]}",
+                         field="week", fix="give a week of a year in that range, like 2026-W47")
     return monday, monday + timedelta(days=6)
+
+
+#: Years a bulletin week may fall in: case times are pandas timestamps (up to 2262), and no
+#: street office has cases from before 1970 or a reason to report on the next century.
+ISO_WEEK_YEARS = (1970, 2100)
 
 
 # -- rates and roll-ups --------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from gis.core.rules import config, deadlines, lifecycle, transitions
 from gis.core.rules.tiers import next_escalation
 from gis.errors import InputError
 from gis.io import incident_files
+from gis.io.paths import writable_path
 from gis.workflows.context import GridVersion, Services
 
 # -- incidents ------------------------------------------------------------------------------
@@ -134,6 +135,8 @@ def import_incidents(services: Services, path: str | Path, *, crs: str = "wgs84"
     ``import_reject`` and written to ``rejects_path``; the good rows are always stored.
     """
 
+    if rejects_path is not None:  # before the work, not after the rows are stored
+        rejects_path = writable_path(rejects_path, field="--rejects")
     reader = intake.read_incidents(path, crs=crs, source=source, chunk_rows=chunk_rows)
     with services.transaction() as conn:
         batch_id = store.save_import_batch(conn, kind="incidents", source_path=str(path),
@@ -240,13 +243,14 @@ def incident_history(services: Services, *, source: str, external_id: str) -> tu
 def export_incidents(services: Services, path: str | Path, *, fmt: str | None = None) -> int:
     """Write incidents as CSV, GeoJSON or Open311 JSON (by ``fmt`` or the extension)."""
 
-    with services.connection() as conn:
-        frame = store.fetch_incidents_export(conn)
     fmt = fmt or {".csv": "csv", ".geojson": "geojson", ".json": "open311"}.get(Path(path).suffix.lower())
     writers = {"csv": incident_files.incidents_to_csv, "geojson": incident_files.incidents_to_geojson,
                "open311": incident_files.write_open311}
     if fmt not in writers:
         raise InputError(f"cannot tell the export format of '{path}'", field="format",
                          fix="use a .csv, .geojson or .json path, or --format csv|geojson|open311")
+    path = writable_path(path, field="PATH")  # before reading every case, not after
+    with services.connection() as conn:
+        frame = store.fetch_incidents_export(conn)
     writers[fmt](frame, path)
     return len(frame)

@@ -817,3 +817,11 @@ def test_the_benchmark_script_reads_its_own_file(tmp_path):
     assert figures["rows"] == 3000
     assert figures["good"] + figures["refused_lines"] < 3000  # duplicates are superseded
     assert figures["rows_per_s_wall"] > 0
+
+
+def test_json_nested_far_too_deep_is_one_input_error_not_a_crash(tmp_path):
+    path = tmp_path / "deep.geojson"
+    path.write_text('{"type": "FeatureCollection", "features": ' + "[" * 200_000 + "]" * 200_000 + "}",
+                    encoding="utf-8")
+    with pytest.raises(InputError, match="deep.geojson nests arrays or objects too deeply to read"):
+        read_incidents(path)

@@ -115,6 +115,12 @@ def test_iso_week_refuses_other_spellings_with_the_fix(text):
         metrics.iso_week(text)
 
 
+@pytest.mark.parametrize("text", ["9999-W52", "0001-W01", "2262-W20"])
+def test_iso_week_refuses_years_no_bulletin_can_cover_instead_of_overflowing(text):
+    with pytest.raises(InputError, match=rf"week '{text}' is outside the years 1970–2100"):
+        metrics.iso_week(text)
+
+
 # -- the grid tree ------------------------------------------------------------------------------
 
 

@@ -17,9 +17,9 @@ import pytest
 import shapely
 from shapely.geometry import shape
 
-from gis.settings import PROJECT_ROOT
 from gis.core.crs import to_metric
 from gis.demo import district as demo
+from gis.settings import PROJECT_ROOT
 
 LEVELS = ["district", "street", "community", "grid", "micro", "exclusive"]
 NESTING = [("street", "district"), ("community", "street"), ("grid", "community"),

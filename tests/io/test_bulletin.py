@@ -169,3 +169,5 @@ def test_cli_refuses_other_report_formats_and_bad_weeks_with_one_line(week47, cl
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "week '2026-47' is not an ISO week; write it like 2026-W47" in done.stderr
     assert not (tmp_path / "w.xlsx").exists()
+    done = cli("report", "weekly", "--week", "9999-W52", "--out", str(tmp_path / "w.xlsx"))
+    assert done.returncode == 2 and "outside the years 1970–2100" in done.stderr and "Traceback" not in done.stderr

@@ -21,6 +21,7 @@ from gis.errors import GisError, InputError
 
 ZHENGZHOU = (113.6654, 34.7579)   # lon, lat, WGS-84 (二七广场)
 from gis.settings import PROJECT_ROOT  # noqa: E402
+
 HOSTILE = "<script>alert(1)</script>"
 TEMPLATE_BREAKOUT = "`${alert(2)}`"
 

@@ -250,3 +250,42 @@ def test_demo_incidents_are_stored_with_their_lifecycles_and_replace_earlier_dem
     assert total == 204 and with_events == 204 and no_deadline == 0
     assert assigned >= 190 and last_event_differs == 0
     assert incident(grids_loaded, "A1")["description"] == "垃圾"
+
+
+# -- text the database cannot take is refused per row, never the whole file ----------------------
+
+
+def test_a_nul_byte_an_over_long_key_and_an_over_large_field_refuse_only_their_rows(grids_loaded, tmp_path, cli):
+    good = GOOD[0]
+    rows = [good,
+            ["12345", "N1", "other", X0 + 0.5 * D, Y0 + 0.5 * D, "2025-09-29T10:00:00", "received", "含\x00字节", ""],
+            ["12345", "K" * 10_000, "other", X0 + 0.5 * D, Y0 + 0.5 * D, "2025-09-29T10:00:00", "received", "", ""],
+            ["12345", "L1", "other", X0 + 0.5 * D, Y0 + 0.5 * D, "2025-09-29T10:00:00", "received", "长" * 40_000, ""],
+            ["12345", "A9", "other", X0 + 0.5 * D, Y0 + 0.5 * D, "2025-09-29T10:00:00", "received", "ok", ""]]
+    path = write_csv(tmp_path / "in.csv", rows)
+    rejects = tmp_path / "rejects.csv"
+    done = cli("incidents", "import", str(path), "--rejects", str(rejects))
+    assert done.returncode == 0, done.stderr
+    assert "accepted 2 (new 2, updated 0, unchanged 0), unassigned 0, rejected 3" in done.stdout
+    refused = pd.read_csv(rejects, dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    assert list(refused["line"]) == ["3", "4", "5"]
+    assert list(refused["field"]) == ["description", "external_id", "description"]
+    assert "NUL byte" in refused["reason"][0] and "remove" in refused["reason"][0]
+    assert "10000 characters" in refused["reason"][1] and "200" in refused["reason"][1]
+    assert "120000 bytes" in refused["reason"][2] and "65536" in refused["reason"][2]
+    assert incident(grids_loaded, "A1") is not None and incident(grids_loaded, "A9") is not None
+
+
+def test_output_paths_are_checked_before_any_work(grids_loaded, tmp_path, cli):
+    path = write_csv(tmp_path / "in.csv", GOOD)
+    missing = tmp_path / "no-such-folder" / "rejects.csv"
+    done = cli("incidents", "import", str(path), "--rejects", str(missing))
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert f"--rejects '{missing}': the folder '{missing.parent}' does not exist" in done.stderr
+    assert counts(grids_loaded) == (0, 0)  # refused before a row was stored
+    done = cli("incidents", "export", str(tmp_path))
+    assert done.returncode == 2 and "cannot tell the export format" in done.stderr
+    done = cli("incidents", "export", str(tmp_path / "nowhere" / "out.csv"))
+    assert done.returncode == 2 and "does not exist; create the folder first" in done.stderr
+    done = cli("report", "weekly", "--week", "2026-W47", "--out", str(tmp_path / "nowhere" / "w.xlsx"))
+    assert done.returncode == 2 and "--out" in done.stderr and "does not exist" in done.stderr

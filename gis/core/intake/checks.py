@@ -51,6 +51,12 @@ OPEN311_RULES_PATH = Path(__file__).resolve().parent.parent / "rules" / "open311
 # Fields that must have a value on every row (the rest may be empty).
 _VALUE_FIELDS = ("source", "external_id", "lon", "lat", "reported_at", "status")
 _TEXT_FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
+_KEY_FIELDS = ("source", "external_id")
+
+#: Longest ``source`` or ``external_id`` kept, in characters (a key must fit the unique index).
+MAX_KEY_CHARS = 200
+#: Largest other text field kept, in UTF-8 bytes: a description of a case, not a document.
+MAX_FIELD_BYTES = 65_536
 
 # Columns our own exports add; a CSV carrying them is read without a warning.
 _KNOWN_EXTRA_COLUMNS = frozenset({
@@ -460,6 +466,27 @@ def _check(table: pa.Table, st: _State) -> Chunk:
     id_name = st.name("external_id")
     found.refuse(check & empty["external_id"], id_name, lambda i: f"{id_name} is empty")
 
+    # text the database cannot take: a NUL byte (PostgreSQL text has none), a key longer
+    # than its index allows, a field larger than a case's text needs
+    for name in _TEXT_FIELDS:
+        if name not in table.column_names or name in _COORD_FIELDS:
+            continue
+        raw = pc.fill_null(_raw_column(table, name), "")
+        shown = st.name(name)
+        nul = check & _np(pc.match_substring(raw, "\x00"))
+        found.refuse(nul, shown, lambda i, s=shown: f"{s} holds a NUL byte (\\x00), which no text field may "
+                                                     f"hold; remove it from the file")
+        if name in _KEY_FIELDS:
+            chars = _np(pc.utf8_length(raw))
+            found.refuse(check & ~nul & (chars > MAX_KEY_CHARS), shown,
+                         lambda i, s=shown, c=chars: f"{s} is {c[i]} characters long; a key may have at most "
+                                                     f"{MAX_KEY_CHARS}")
+        else:
+            size = _np(pc.binary_length(raw))
+            found.refuse(check & ~nul & (size > MAX_FIELD_BYTES), shown,
+                         lambda i, s=shown, b=size: f"{s} is {b[i]} bytes; a field may have at most "
+                                                    f"{MAX_FIELD_BYTES} bytes (64 KB): shorten it")
+
     # coordinates
     numbers = {}
     for name in ("lon", "lat"):
@@ -696,7 +723,8 @@ def _rejects_frame(table, st, found, lines, recs) -> pd.DataFrame:
     found.rejects.sort(key=lambda r: (lines[r[0]], r[1]))
     rows = sorted({r[0] for r in found.rejects})
     records = dict(zip(rows, table.take(pa.array(rows)).to_pylist()))
-    raw_cache = {i: st.raw(int(recs[i]), records[i]) for i in rows}
+    # the row as read, a NUL byte spelled out (no text field in the database may hold one)
+    raw_cache = {i: st.raw(int(recs[i]), records[i]).replace("\x00", "\\x00") for i in rows}
     return pd.DataFrame({
         "line": np.array([lines[i] for i, _, _, _ in found.rejects], dtype=np.int64),
         "field": pd.Series([f for _, _, f, _ in found.rejects], dtype="str"),

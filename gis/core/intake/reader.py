@@ -247,6 +247,11 @@ def _open_document(path: Path) -> tuple[str, str, Any]:
     except json.JSONDecodeError as exc:
         raise InputError(f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno} "
                          f"column {exc.colno}", fix="fix the JSON at the place named") from None
+    except RecursionError:
+        # Python's JSON reader recurses once per level: a hostile document of deep brackets
+        raise InputError(f"{path.name} nests arrays or objects too deeply to read",
+                         fix="a FeatureCollection or an Open311 list needs a few levels; flatten the "
+                             "properties") from None
     if isinstance(document, dict) and document.get("type") == "FeatureCollection":
         return "geojson", encoding, document
     if isinstance(document, list) and suffix == ".json":
