@@ -103,6 +103,24 @@ def _process_is_postgres(pid: int) -> bool:
         return False
 
 
+def _serves(pid: int, cluster: Path) -> bool:
+    """Whether process ``pid`` is a PostgreSQL server of ``cluster``.
+
+    A postmaster works in its data directory, so its working directory tells,
+    where the name alone would take any process called postgres for ours (a PID
+    reused after a reboot). Where /proc does not show another user's working
+    directory, the name is the best there is.
+    """
+    if not _process_is_postgres(pid):
+        return False
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd")) == cluster.resolve()
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+
+
 class EmbeddedServer:
     """The project's own PostGIS cluster under ``GIS_HOME``.
 
@@ -235,20 +253,25 @@ class EmbeddedServer:
         pidfile = self.cluster / "postmaster.pid"
         try:
             lines = pidfile.read_text().splitlines()
-            pid = int(lines[0])
-        except (OSError, ValueError, IndexError):
+        except OSError:
             return None
         try:
-            os.kill(pid, 0)
-            alive = True
-        except ProcessLookupError:
-            alive = False
-        except PermissionError:
-            alive = True
-        if alive and _process_is_postgres(pid):
+            pid = int(lines[0])
+        except (ValueError, IndexError):
+            pid = None  # empty or garbage (a crash while it was written): no server holds it
+        alive = False
+        if pid is not None and pid > 0:
+            try:
+                os.kill(pid, 0)
+                alive = True
+            except ProcessLookupError:
+                alive = False
+            except PermissionError:
+                alive = True
+        if alive and _serves(pid, self.cluster):
             return pid
-        # the postmaster died (kill -9, power cut, reboot): PostgreSQL would refuse
-        # to start while the PID in the lock file belongs to another process
+        # the postmaster died (kill -9, power cut, reboot), or the file is garbage: PostgreSQL
+        # would refuse to start while the lock file names another process or cannot be read
         pidfile.unlink(missing_ok=True)
         for lock in self.rundir.glob(".s.PGSQL.*.lock"):
             lock.unlink(missing_ok=True)

@@ -273,3 +273,36 @@ def test_postgis_missing_from_the_server_is_reported_by_db_init(empty_database_u
 def test_gis_port_must_be_a_number():
     with pytest.raises(ConfigError, match="GIS_PORT 'abc' is not a port number"):
         Settings.from_env({"GIS_PORT": "abc"})
+
+
+def test_an_empty_or_garbage_postmaster_pid_is_recovered(home):
+    server = embedded(home)
+    server.ensure_running()
+    server.stop()
+    pidfile = server.cluster / "postmaster.pid"
+    for content in ("", "garbage\nnot a pid\n"):
+        pidfile.write_text(content)
+        assert server.running_pid() is None and not pidfile.exists()
+        pidfile.write_text(content)
+        server.ensure_running()
+        assert server.status()["running"]
+        server.stop()
+
+
+def test_a_pid_of_another_program_called_postgres_is_never_taken_for_ours(home, tmp_path):
+    fake = tmp_path / "postgres"
+    shutil.copy("/bin/sleep", fake)
+    other = subprocess.Popen([str(fake), "300"])
+    server = embedded(home)
+    try:
+        server.ensure_running()
+        server.stop()
+        (server.cluster / "postmaster.pid").write_text(f"{other.pid}\n{server.cluster}\n0\n5432\n")
+        assert server.running_pid() is None       # named postgres, but not working in our cluster
+        assert server.stop() is False            # and never signalled
+        server.ensure_running()
+        assert server.status()["running"] and other.poll() is None
+        assert server.stop() is True and other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
