@@ -71,7 +71,9 @@ BULK_MERGE_ROWS = 50_000  # from here, and when as large as half the table, inde
 
 def save_incoming_merged(conn, *, version_id: int | None, batch_id: int, actor: str, staged: int
                          ) -> dict[str, int]:
-    """Merge the staged rows into ``incident`` in one statement; returns inserted/updated counts.
+    """Merge the staged rows into ``incident`` in one statement; returns the counts ``inserted``,
+    ``updated`` and ``older`` (rows whose stage ranked below the stored one, which was kept)
+    with ``older_lines`` (their first 20 lines).
 
     New keys are inserted (a plain INSERT … SELECT), changed rows updated, and
     their events written by one INSERT … SELECT. When another transaction
@@ -105,7 +107,8 @@ def save_incoming_merged(conn, *, version_id: int | None, batch_id: int, actor: 
                 continue
             with conn.cursor() as cur:
                 cur.execute("RELEASE SAVEPOINT incoming_merge")
-            return {"inserted": int(row["inserted"]), "updated": int(row["updated"])}
+            return {"inserted": int(row["inserted"]), "updated": int(row["updated"]),
+                    "older": int(row["older"]), "older_lines": list(row["older_lines"] or [])}
     raise AssertionError("unreachable")
 
 

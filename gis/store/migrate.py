@@ -138,12 +138,16 @@ def _text_array(values) -> str:
     return "ARRAY[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]::text[]"
 
 
+def _rank_cases() -> str:
+    return " ".join(f"WHEN '{status}' THEN {rank}" for status, rank in lifecycle.STAGE_RANK.items())
+
+
 def save_vocabulary(conn) -> None:
     """(Re)create the SQL functions that carry the lifecycle vocabulary from
     :mod:`gis.core.rules.lifecycle`, so SQL never spells a status list itself.
 
-    ``gis_done_statuses()``, ``gis_closed_status()`` and ``gis_is_open(status)``
-    are IMMUTABLE one-liners, which the planner inlines. ``db init`` runs this
+    ``gis_done_statuses()``, ``gis_closed_status()``, ``gis_is_open(status)`` and
+    ``gis_stage_rank(status)`` (NULL for a stage without rank) are IMMUTABLE one-liners, which the planner inlines. ``db init`` runs this
     after the migrations; :func:`vocabulary_matches` tells whether it is current.
     """
     with conn.cursor() as cur:
@@ -154,6 +158,8 @@ def save_vocabulary(conn) -> None:
               LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT '{lifecycle.CLOSED_STATUS}'::text $$;
             CREATE OR REPLACE FUNCTION gis_is_open(status text) RETURNS boolean
               LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT status <> ALL (gis_done_statuses()) $$;
+            CREATE OR REPLACE FUNCTION gis_stage_rank(status text) RETURNS integer
+              LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT CASE status {_rank_cases()} END $$;
         """)
     conn.commit()
 
@@ -161,9 +167,13 @@ def save_vocabulary(conn) -> None:
 def vocabulary_matches(conn) -> bool:
     """Whether the database's vocabulary functions say what the Python rules say."""
     with conn.cursor() as cur:
-        cur.execute("SELECT to_regproc('gis_done_statuses') IS NOT NULL AND to_regproc('gis_closed_status') IS NOT NULL")
+        cur.execute("SELECT to_regproc('gis_done_statuses') IS NOT NULL AND to_regproc('gis_closed_status') IS NOT NULL"
+                    " AND to_regproc('gis_stage_rank') IS NOT NULL")
         if not cur.fetchone()[0]:
             return False
-        cur.execute("SELECT gis_done_statuses(), gis_closed_status()")
-        done, closed = cur.fetchone()
-    return tuple(done) == lifecycle.DONE_STATUSES and closed == lifecycle.CLOSED_STATUS
+        cur.execute("SELECT gis_done_statuses(), gis_closed_status(), "
+                    "array_agg(gis_stage_rank(s) ORDER BY o) FROM unnest(%s::text[]) WITH ORDINALITY AS u(s, o)",
+                    (list(lifecycle.STATUSES),))
+        done, closed, ranks = cur.fetchone()
+    return (tuple(done) == lifecycle.DONE_STATUSES and closed == lifecycle.CLOSED_STATUS
+            and ranks == [lifecycle.STAGE_RANK.get(s) for s in lifecycle.STATUSES])

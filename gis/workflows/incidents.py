@@ -116,6 +116,10 @@ def store_incidents(services: Services, conn, chunks, *, batch_id: int, actor: s
     counts = store.save_incoming_merged(conn, version_id=context.version_id, batch_id=batch_id, actor=actor,
                                         staged=result.accepted)
     result.inserted, result.updated = counts["inserted"], counts["updated"]
+    if counts["older"]:
+        lines = ", ".join(map(str, counts["older_lines"])) + (" …" if counts["older"] > len(counts["older_lines"]) else "")
+        result.warnings.append(f"{counts['older']} row(s) carry an earlier stage than the stored case (lines {lines}); "
+                               "the stored stage was kept: an import never moves a case backwards")
     result.rejects = pd.concat(rejects, ignore_index=True) if rejects else pd.DataFrame(
         columns=["line", "field", "reason", "raw"])
     store.save_import_rejects(conn, result.rejects, batch_id=batch_id)

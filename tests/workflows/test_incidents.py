@@ -289,3 +289,32 @@ def test_output_paths_are_checked_before_any_work(grids_loaded, tmp_path, cli):
     assert done.returncode == 2 and "does not exist; create the folder first" in done.stderr
     done = cli("report", "weekly", "--week", "2026-W47", "--out", str(tmp_path / "nowhere" / "w.xlsx"))
     assert done.returncode == 2 and "--out" in done.stderr and "does not exist" in done.stderr
+
+
+def test_reimporting_an_older_file_never_moves_a_case_backwards(grids_loaded, tmp_path, cli):
+    older = [["12345", "A1", "暴露垃圾", X0 + 0.5 * D, Y0 + 0.5 * D, "2025-09-29T10:00:00", "received", "垃圾", "建设路1号"]]
+    newer = [older[0][:6] + ["dispatched"] + older[0][7:]]
+    assert cli("incidents", "import", str(write_csv(tmp_path / "new.csv", newer))).returncode == 0
+    done = cli("incidents", "import", str(write_csv(tmp_path / "old.csv", older)))
+    assert done.returncode == 0, done.stderr
+    assert "unchanged 1" in done.stdout  # nothing else differs: no update, no event
+    assert "1 row(s) carry an earlier stage than the stored case (lines 2)" in done.stderr
+    assert incident(grids_loaded, "A1")["status"] == "dispatched"
+    # other changes of an older row are still taken, the stage is kept
+    older[0][7] = "垃圾已清理一半"
+    done = cli("incidents", "import", str(write_csv(tmp_path / "old2.csv", older)))
+    assert "updated 1" in done.stdout
+    stored = incident(grids_loaded, "A1")
+    assert stored["status"] == "dispatched" and stored["description"] == "垃圾已清理一半"
+    # a later stage still moves it on
+    closed = [older[0][:6] + ["closed"] + older[0][7:]]
+    assert cli("incidents", "import", str(write_csv(tmp_path / "closed.csv", closed))).returncode == 0
+    assert incident(grids_loaded, "A1")["status"] == "closed"
+
+
+def test_python_and_sql_agree_on_stage_ranks(services):
+    from gis.core.rules import lifecycle
+    with services.connection() as conn, conn.cursor() as cur:
+        for status in lifecycle.STATUSES:
+            cur.execute("SELECT gis_stage_rank(%s)", (status,))
+            assert cur.fetchone()[0] == lifecycle.STAGE_RANK.get(status), status

@@ -46,6 +46,14 @@ CLOSED_STATUS = "closed"
 #: Stages that still await the handler: every stage but the done ones.
 OPEN_STATUSES: tuple[str, ...] = tuple(s for s in STATUSES if s not in DONE_STATUSES)
 
+#: How far along the main path a stage is: an import never moves a stored case to a lower
+#: rank (re-importing an old export must not undo work). Side stages rank with the main stage
+#: they hang off; supervision (督办) can come at any open stage, so it has no rank.
+STAGE_RANK: Mapping[str, int] = MappingProxyType({
+    "received": 0, "dispatched": 1, "returned": 1, "in_progress": 2, "extended": 2, "reworked": 2,
+    "resolved": 3, "verified": 4, "closed": 5,
+})
+
 #: Stages that need attention on a map: under supervision, sent back or reopened.
 ATTENTION_STATUSES: tuple[str, ...] = ("supervised", "returned", "reworked")
 

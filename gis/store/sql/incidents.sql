@@ -53,25 +53,35 @@ WITH fresh AS (
     FROM incoming s
     WHERE NOT EXISTS (SELECT 1 FROM incident o WHERE o.source = s.source AND o.external_id = s.external_id)
     RETURNING i.id, i.status, i.reported_at
-), changed AS (
-    SELECT o.id, o.status AS prior_status, s.*, s.reported_at AT TIME ZONE 'UTC' AS reported_tz,
-           s.closed_at AT TIME ZONE 'UTC' AS closed_tz, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) AS geom
+), matched AS (
+    -- a row whose stage ranks below the stored one (an old export re-imported) keeps the stored
+    -- stage and its closing time: an import never moves a case backwards (gis_stage_rank, db init)
+    SELECT o.id, o.status AS prior_status, s.*,
+           coalesce(gis_stage_rank(s.status) < gis_stage_rank(o.status), false) AS older,
+           o.status AS stored_status, o.closed_at AS stored_closed_at
     FROM incoming s JOIN incident o ON o.source = s.source AND o.external_id = s.external_id
+), changed AS (
+    SELECT m.*, CASE WHEN m.older THEN m.stored_status ELSE m.status END AS new_status,
+           CASE WHEN m.older THEN m.stored_closed_at ELSE m.closed_at AT TIME ZONE 'UTC' END AS closed_tz,
+           m.reported_at AT TIME ZONE 'UTC' AS reported_tz, ST_SetSRID(ST_MakePoint(m.lon, m.lat), 4326) AS geom
+    FROM matched m JOIN incident o ON o.id = m.id
     WHERE (o.category, o.status, o.priority, o.description, o.address, o.reporter_phone, o.reported_at,
            o.closed_at, ST_AsBinary(o.geom), o.input_crs)
           IS DISTINCT FROM
-          (s.category, s.status, s.priority, s.description, s.address, s.reporter_phone,
-           s.reported_at AT TIME ZONE 'UTC', s.closed_at AT TIME ZONE 'UTC',
-           ST_AsBinary(ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)), s.input_crs)
+          (m.category, CASE WHEN m.older THEN m.stored_status ELSE m.status END, m.priority, m.description,
+           m.address, m.reporter_phone, m.reported_at AT TIME ZONE 'UTC',
+           CASE WHEN m.older THEN m.stored_closed_at ELSE m.closed_at AT TIME ZONE 'UTC' END,
+           ST_AsBinary(ST_SetSRID(ST_MakePoint(m.lon, m.lat), 4326)), m.input_crs)
 ), updated AS (
     UPDATE incident AS i
-    SET category = c.category, status = c.status, tier = c.tier, priority = c.priority,
+    SET category = c.category, status = c.new_status, tier = c.tier, priority = c.priority,
         description = c.description, address = c.address, reporter_phone = c.reporter_phone,
         reported_at = c.reported_tz, due_at = c.due_at AT TIME ZONE 'UTC', closed_at = c.closed_tz,
         geom = c.geom, input_crs = c.input_crs, micro_code = c.micro_code, exclusive_code = c.exclusive_code,
         grid_version_id = %(version_id)s, suggested_code = c.suggested_code,
         suggested_distance_m = c.suggested_distance_m, assignee = c.assignee,
-        handler = coalesce(c.handler, i.handler), batch_id = %(batch_id)s, updated_at = now()
+        handler = CASE WHEN c.older THEN i.handler ELSE coalesce(c.handler, i.handler) END,
+        batch_id = %(batch_id)s, updated_at = now()
     FROM changed c
     WHERE i.id = c.id
     RETURNING i.id, c.prior_status, i.status
@@ -83,7 +93,10 @@ WITH fresh AS (
            CASE WHEN prior_status = status THEN %(note_changed)s ELSE %(note_status)s END
     FROM updated
 )
-SELECT (SELECT count(*) FROM fresh) AS inserted, (SELECT count(*) FROM updated) AS updated;
+SELECT (SELECT count(*) FROM fresh) AS inserted, (SELECT count(*) FROM updated) AS updated,
+       (SELECT array_agg(line ORDER BY line) FROM (SELECT line FROM matched WHERE older ORDER BY line LIMIT 20) l)
+           AS older_lines,
+       (SELECT count(*) FROM matched WHERE older) AS older;
 
 -- name: fetch_incident_points
 SELECT id, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM incident;
