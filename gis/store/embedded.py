@@ -20,7 +20,7 @@ from psycopg2 import sql as pgsql
 
 from gis.errors import ConfigError
 from gis.settings import Settings
-from gis.store.db import Database, check_url, connect
+from gis.store.db import check_url, connect
 
 SERVER_USER = "gisdb"  # the unprivileged account the embedded server runs as under root
 DB_NAME = "gis"
@@ -36,11 +36,6 @@ def database_url(settings: Settings | None = None, *, start: bool = True) -> str
     if start:
         server.ensure_running()
     return server.url()
-
-
-def open_database(settings: Settings | None = None, *, maxconn: int = 8) -> Database:
-    """Connect to the configured database (starting the embedded server when needed)."""
-    return Database(database_url(settings), maxconn=maxconn)
 
 
 # -- the embedded server ---------------------------------------------------------------

@@ -99,18 +99,15 @@ def migrate(db: Database) -> list[Migration]:
 
 def server_info(db: Database) -> dict[str, Any]:
     """Server address and the versions of PostgreSQL, PostGIS and the schema."""
-    with db.connection() as conn, conn.cursor() as cur:
-        cur.execute("SELECT current_setting('server_version'), current_database(), "
-                    "host(inet_server_addr()), inet_server_port()")
-        pg_version, dbname, addr, port = cur.fetchone()
-        cur.execute("SELECT extversion FROM pg_extension WHERE extname = 'postgis'")
-        row = cur.fetchone()
-        postgis = row[0] if row else None
-        cur.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
-        schema = None
-        if cur.fetchone()[0]:
-            cur.execute("SELECT max(version) FROM schema_migrations")
-            schema = cur.fetchone()[0]
+    with db.connection() as conn:
+        with conn.cursor() as cur:
+            cur.execute("SELECT current_setting('server_version'), current_database(), "
+                        "host(inet_server_addr()), inet_server_port()")
+            pg_version, dbname, addr, port = cur.fetchone()
+            cur.execute("SELECT extversion FROM pg_extension WHERE extname = 'postgis'")
+            row = cur.fetchone()
+            postgis = row[0] if row else None
+        schema = schema_version(conn)
     return {"postgresql": pg_version, "postgis": postgis, "database": dbname,
             "host": addr or "local socket", "port": port, "schema_version": schema,
             "schema_latest": latest_version()}

@@ -37,7 +37,6 @@ class GridVersion:
 
     id: int
     _grids: gpd.GeoDataFrame = field(repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def grids(self) -> gpd.GeoDataFrame:

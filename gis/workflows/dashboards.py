@@ -34,10 +34,9 @@ def micro_stats(services: Services, flt: metrics.CaseFilter, *, now: datetime | 
         return store.fetch_micro_stats(conn, _params(services, conn, flt, now))
 
 
-def _period(services: Services, conn, flt: metrics.CaseFilter, now: datetime | None
-            ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Counts per micro-grid and the KPI record of one period, from one query."""
-    stats, hours = store.fetch_period_stats(conn, _params(services, conn, flt, now))
+def _period(conn, params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Counts per micro-grid and the KPI record of one period (its filter's ``params``), from one query."""
+    stats, hours = store.fetch_period_stats(conn, params)
     record = metrics.totals(stats)
     record.update(hours)
     return stats, record
@@ -47,8 +46,8 @@ def kpis(services: Services, flt: metrics.CaseFilter, *, now: datetime | None = 
     """KPI cards: received, completed, 办结率, 按期办结率, overdue, median handling hours,
     each with the value of the previous period of the same length."""
     with services.connection() as conn:
-        return {"current": _period(services, conn, flt, now)[1],
-                "previous": _period(services, conn, flt.previous(), now)[1]}
+        return {"current": _period(conn, _params(services, conn, flt, now))[1],
+                "previous": _period(conn, _params(services, conn, flt.previous(), now))[1]}
 
 
 def unit_stats(services: Services, flt: metrics.CaseFilter, *, level: str, within: str | None = None,
@@ -156,8 +155,8 @@ def situation(services: Services, flt: metrics.CaseFilter, *, level: str | None,
     with services.connection() as conn:
         version = services.version(conn)
         params = _params(services, conn, flt, now)
-        stats, current = _period(services, conn, flt, now)
-        previous = _period(services, conn, flt.previous(), now)[1]
+        stats, current = _period(conn, params)
+        previous = _period(conn, _params(services, conn, flt.previous(), now))[1]
         heat = _heat_layers(services, conn, params, cell_m=cell_m, overdue_weight=overdue_weight)
         daily = _daily_counts(conn, params, flt)
         categories = _category_counts(conn, params)

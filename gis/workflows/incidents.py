@@ -57,9 +57,10 @@ class DispatchContext:
 
 def dispatch_context(services: Services, conn) -> DispatchContext:
     """The active version (from the services' cache, read through ``conn``) and the roster."""
-    if store.fetch_active_version(conn) is None:
+    active = store.fetch_active_version(conn)
+    if active is None:
         return DispatchContext(None, pd.DataFrame(columns=list(roster.STAFF_COLUMNS)))
-    return DispatchContext(services.version(conn), store.fetch_staff(conn))
+    return DispatchContext(services.version(conn, active["id"]), store.fetch_staff(conn))
 
 
 def prepare_incidents(incidents: pd.DataFrame, *, context: DispatchContext, rules: config.Rules) -> pd.DataFrame:
