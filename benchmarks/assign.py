@@ -51,6 +51,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common  # noqa: E402
 
+from gis.core.access import SYSTEM
 from gis import store, workflows
 from gis.core.assignment import GridIndex  # noqa: E402
 from gis.demo import district as demo  # noqa: E402
@@ -296,7 +297,7 @@ def single_points(result: Result, url: str, micro: gpd.GeoDataFrame, grids: gpd.
     rng = np.random.default_rng([seed, 99])
     area = grids.loc[grids["level"] == "district"].geometry.iloc[0]
     lon, lat = common.points_in(area, calls, rng=rng)
-    with workflows.Services.for_url(url, maxconn=2) as services:
+    with workflows.Services.for_url(url, principal=SYSTEM, maxconn=2) as services:
         workflows.locate(services, float(lon[0]), float(lat[0]))  # warm: the index is built and cached
         version_id = workflows.grid_version(services).id
         locate_s, sql_s, found = [], [], 0

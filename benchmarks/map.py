@@ -24,6 +24,7 @@ import folium
 import folium.plugins
 from _common import BenchServer, machine, server_versions, table  # noqa: I001 (script-local helper)
 
+from gis.core.access import SYSTEM
 from gis import maps, workflows
 from gis.core import hierarchy, metrics
 from gis.core.metrics import METRICS_ZH
@@ -115,7 +116,7 @@ def main() -> None:
     with BenchServer() as bench:
         url = bench.create_database("bench_map")
         print("server: " + ", ".join(f"{k} {v}" for k, v in server_versions(url).items()))
-        services = Services.for_url(url, maxconn=8)   # as the app: one Services, pool of 8
+        services = Services.for_url(url, principal=SYSTEM, maxconn=8)   # as the app: one Services, pool of 8
         _, grid_s = timed(workflows.load_demo, services, incidents=0, seed=args.seed)
         print(f"demo grids loaded in {grid_s:.1f} s")
         grids = workflows.active_grids(services)

@@ -10,8 +10,9 @@ import traceback
 from typing import Callable, Sequence
 
 from gis import workflows
+from gis.core import access
 from gis.core.hierarchy import ALL_LEVELS
-from gis.errors import GisError
+from gis.errors import GisError, InputError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -64,6 +65,18 @@ def cmd_db_status(args: argparse.Namespace) -> int:
 
 def cmd_db_url(args: argparse.Namespace) -> int:
     print(workflows.server_url())
+    return 0
+
+
+def cmd_db_backup(args: argparse.Namespace) -> int:
+    done = workflows.backup_database(args.path)
+    print(f"backup written to {done['path']} ({done['bytes'] / 1e6:.1f} MB in {done['seconds']:.1f} s)")
+    return 0
+
+
+def cmd_db_restore(args: argparse.Namespace) -> int:
+    done = workflows.restore_database(args.path)
+    print(f"restored {done['path']} (schema version {done['schema_version']}) in {done['seconds']:.1f} s")
     return 0
 
 
@@ -183,6 +196,60 @@ def _tqdm_progress():
     return progress, close
 
 
+# -- users ---------------------------------------------------------------------------------
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    """The first line of stdin with ``--password-stdin``; else asked twice on the terminal."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise InputError("no terminal to ask for the password", field="password",
+                         fix="pass --password-stdin and the password on the first line of standard input")
+    import getpass
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise InputError("the two passwords differ", field="password", fix="type the same password twice")
+    return first
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    access.check_account(args.name, role=args.role, scope=args.scope)  # before asking for a password
+    password = _read_password(args)
+    with workflows.connect(maxconn=1) as services:
+        user = workflows.add_user(services, args.name, role=args.role, scope=args.scope, password=password,
+                                  display_name=args.display_name)
+    print(f"account {user.name} added: {user.role} ({user.role_zh}), scope {user.scope}")
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    with workflows.connect(maxconn=1) as services:
+        users = workflows.list_users(services)
+    if not len(users):
+        print("no accounts (python -m gis users add NAME --role R --scope CODE)")
+        return 0
+    for u in users.itertuples(index=False):
+        last = "never" if u.last_sign_in_at is None else u.last_sign_in_at.strftime("%Y-%m-%d %H:%M")
+        print(f"{u.name:<20} {u.role:<11} {u.scope_code:<16} {u.state:<9} last sign-in {last}  {u.display_name}")
+    return 0
+
+
+def cmd_users_disable(args: argparse.Namespace) -> int:
+    with workflows.connect(maxconn=1) as services:
+        workflows.disable_user(services, args.name)
+    print(f"account {args.name} disabled")
+    return 0
+
+
+def cmd_users_set_password(args: argparse.Namespace) -> int:
+    password = _read_password(args)
+    with workflows.connect(maxconn=1) as services:
+        workflows.set_password(services, args.name, password=password)
+    print(f"password of {args.name} set")
+    return 0
+
+
 def cmd_incidents_import(args: argparse.Namespace) -> int:
     progress, close = _tqdm_progress()
     with workflows.connect(maxconn=2) as services:
@@ -251,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gis", description="网格通 (Grid Governance GIS)")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    dbp = verbs.add_parser("db", help="the database: init, start, stop, status, url")
+    dbp = verbs.add_parser("db", help="the database: init, start, stop, status, url, backup, restore")
     dbv = dbp.add_subparsers(dest="action", required=True, metavar="ACTION")
     dbv.add_parser("init", help="create or upgrade the schema").set_defaults(func=cmd_db_init)
     dbv.add_parser("start", help="start the embedded server").set_defaults(func=cmd_db_start)
@@ -260,6 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true", help="print JSON")
     st.set_defaults(func=cmd_db_status)
     dbv.add_parser("url", help="print the database URL").set_defaults(func=cmd_db_url)
+    bk = dbv.add_parser("backup", help="write the whole database to a file (pg_dump custom format)")
+    bk.add_argument("path", metavar="PATH", help="the archive to write (replaced when complete)")
+    bk.set_defaults(func=cmd_db_backup)
+    rs = dbv.add_parser("restore", help="replace the database's contents with a backup (one transaction)")
+    rs.add_argument("path", metavar="PATH", help="an archive written by db backup")
+    rs.set_defaults(func=cmd_db_restore)
 
     register_more(verbs)
     return parser
@@ -305,6 +378,24 @@ def register_more(verbs: argparse._SubParsersAction) -> None:
     dp.add_argument("--seed", type=int, default=42)
     dp.add_argument("--if-empty", action="store_true", help="do nothing when grids are already stored")
     dp.set_defaults(func=cmd_demo)
+
+    up = verbs.add_parser("users", help="local accounts (argon2): add, list, disable, set-password")
+    uv = up.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ua = uv.add_parser("add", help="create an account; prompts for the password")
+    ua.add_argument("name", metavar="NAME", help="account name (2–64 letters, digits or _ . @ -)")
+    ua.add_argument("--role", required=True, choices=access.USER_ROLES, help="what the user may do")
+    ua.add_argument("--scope", required=True, metavar="CODE", help="grid code whose cases the user sees")
+    ua.add_argument("--display-name", default="", help="the person's name as the roster spells it")
+    ua.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    ua.set_defaults(func=cmd_users_add)
+    uv.add_parser("list", help="every account, without passwords").set_defaults(func=cmd_users_list)
+    ud = uv.add_parser("disable", help="stop an account from signing in")
+    ud.add_argument("name", metavar="NAME")
+    ud.set_defaults(func=cmd_users_disable)
+    usp = uv.add_parser("set-password", help="set a new password and lift a lock-out")
+    usp.add_argument("name", metavar="NAME")
+    usp.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    usp.set_defaults(func=cmd_users_set_password)
 
     ip = verbs.add_parser("incidents", help="incidents: import, export, set-status")
     iv = ip.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -76,3 +76,15 @@ class ValidationError(InputError):
 
 class TransitionError(InputError):
     """A lifecycle transition that the rules do not allow."""
+
+
+class SignInError(GisError):
+    """Wrong account or password, a disabled account, or one locked after repeated failures.
+
+    The message is the same for an unknown account and a wrong password, so
+    nobody can find out which accounts exist.
+    """
+
+
+class PermissionDenied(GisError):
+    """The signed-in user's role or scope does not allow the action."""

@@ -22,6 +22,7 @@ import pytest
 from psycopg2 import sql as pgsql
 from shapely.geometry import box
 
+from gis.core.access import SYSTEM
 from gis.settings import PROJECT_ROOT, Settings
 from gis.store import db, embedded, migrate
 from gis.workflows.context import Services
@@ -117,7 +118,7 @@ def empty_database_url(pg_server):
 @pytest.fixture
 def services(database_url):
     """:class:`gis.workflows.Services` on a clean, migrated database of this test's own."""
-    with Services.for_url(database_url, maxconn=4) as services:
+    with Services.for_url(database_url, principal=SYSTEM, maxconn=4) as services:
         yield services
 
 
@@ -202,7 +203,7 @@ def demo_database_url(pg_server, template_url):
             pgsql.Identifier(name), pgsql.Identifier(TEMPLATE)))
     url = url_for(pg_server["url"], name)
     try:
-        with Services.for_url(url, maxconn=4) as services:
+        with Services.for_url(url, principal=SYSTEM, maxconn=4) as services:
             workflows.load_demo(services, incidents=DEMO_INCIDENTS, seed=DEMO_SEED)
         yield url
     finally:

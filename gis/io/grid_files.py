@@ -34,6 +34,9 @@ _DRIVERS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG",
 _FILE_ERRORS = (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
                 pyogrio.errors.FieldError, pyogrio.errors.GeometryError,
                 pyogrio.errors.CRSError, OSError)
+# What a damaged file can make the reading raise besides: GEOS refusing a geometry's
+# bytes (a ring that does not close), a value that cannot be decoded (ValueError).
+_DAMAGED_FILE_ERRORS = (shapely.errors.ShapelyError, ValueError)
 _FORMATS_FIX = "use a .geojson, .json, .gpkg or .shp file"
 
 
@@ -98,7 +101,7 @@ def grids_from_file(path: str | Path, *, crs: str = "wgs84", fix: bool = False
             warnings.filterwarnings("ignore", message="Could not parse column",
                                     category=UserWarning)
             frame = gpd.read_file(path, engine="pyogrio", layer=layer)
-    except (*_FILE_ERRORS, ValueError) as exc:
+    except (*_FILE_ERRORS, *_DAMAGED_FILE_ERRORS) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"cannot read {path.name}: {reason}",
                          fix=f"check that it is a valid {_DRIVERS[path.suffix.lower()]} "

@@ -1,5 +1,6 @@
 """The store: the only users of psycopg2. Named queries (SQL in ``store/sql/``) take a connection
-that the caller borrowed once per job; ``db`` holds the pool, ``migrate`` the schema and ``embedded`` the server.
+that the caller borrowed once per job; ``db`` holds the pool, ``migrate`` the schema, ``embedded`` the server
+and ``backup`` the pg_dump / pg_restore round trip.
 
 This package re-exports the named queries of its table families (grids, staff, incidents, dashboards)."""
 

@@ -16,7 +16,7 @@ import psycopg2.extensions
 import psycopg2.extras
 from psycopg2 import sql as pgsql
 
-from gis.errors import ConfigError, DatabaseBusy, DatabaseUnavailable, GisError
+from gis.errors import ConfigError, DatabaseBusy, DatabaseUnavailable, GisError, SchemaOutOfDate
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 CONNECT_TIMEOUT_S = 5
@@ -97,12 +97,17 @@ class Database:
         Connections open at most; each job borrows one at a time.
     wait_s
         Seconds a borrower waits for a free connection.
+    role
+        Run every query as this role (``SET ROLE`` on each new connection): jobs run as
+        the low-privilege ``gis_app`` whatever user ``url`` names, so row-level
+        security applies even when a DBA's URL names the owner or a superuser.
     """
 
-    def __init__(self, url: str, *, maxconn: int = 8, wait_s: float = 30.0) -> None:
+    def __init__(self, url: str, *, maxconn: int = 8, wait_s: float = 30.0, role: str | None = None) -> None:
         self.url = check_url(url)
         self.maxconn = maxconn
         self.wait_s = wait_s
+        self.role = role
         self._slots = threading.BoundedSemaphore(maxconn)
         self._idle: list[psycopg2.extensions.connection] = []
         self._lock = threading.Lock()
@@ -112,7 +117,22 @@ class Database:
             pass
 
     def _open(self) -> psycopg2.extensions.connection:
-        return connect(self.url)
+        conn = connect(self.url)
+        if self.role:
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(pgsql.SQL("SET SESSION ROLE {}").format(pgsql.Identifier(self.role)))
+                conn.commit()
+            except psycopg2.Error as exc:
+                self._discard(conn)
+                user = urlsplit(self.url).username or "the connecting user"
+                if isinstance(exc, psycopg2.errors.InvalidParameterValue) or "does not exist" in str(exc):
+                    raise SchemaOutOfDate(f"the role '{self.role}' does not exist in this cluster",
+                                          fix="run python -m gis db init") from None
+                raise ConfigError(f"{user} may not act as the role '{self.role}'",
+                                  fix=f"run python -m gis db init as that user, or GRANT {self.role} TO {user}"
+                                  ) from None
+        return conn
 
     def _checked_out(self) -> psycopg2.extensions.connection:
         """An idle connection that answers, or a new one; dead ones are dropped."""
@@ -209,6 +229,17 @@ class Database:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+def set_principal(conn, name: str | None, *, role: str | None = None, scope: str | None = None) -> None:
+    """Name the user the rest of this transaction runs for (``SET LOCAL gis.user``), with the
+    role and scope the caller believes it has; row-level security looks the account up itself
+    and sees nobody when it is disabled or its role or scope differ (a session signed in before
+    an administrator changed them must sign in again, and its caches, keyed by role and scope,
+    are never filled with another scope's rows). None: nobody, so the policies show nothing."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT set_config('gis.user', %s, true), set_config('gis.role', %s, true), "
+                    "set_config('gis.scope', %s, true)", (name or "", role or "", scope or ""))
+
 
 # -- named queries ----------------------------------------------------------------
 
@@ -313,8 +344,16 @@ def copy_csv(conn, table: str, columns: list[str], data: io.TextIOBase | str | I
     ``data`` is a string, a text file, or an iterable of text or UTF-8 chunks
     (produced in a background thread while the server reads the previous ones).
     """
-    stmt = pgsql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, NULL {})").format(
-        pgsql.Identifier(table), pgsql.SQL(", ").join(map(pgsql.Identifier, columns)), pgsql.Literal(null))
+    cols = pgsql.SQL(", ").join(map(pgsql.Identifier, columns))
+    staged = _has_row_security(conn, table)
+    target = pgsql.Identifier(f"copy_stage_{table}" if staged else table)
+    if staged:
+        # PostgreSQL refuses COPY FROM into a table under row-level security: COPY into an
+        # unprotected temporary copy, then one INSERT … SELECT that the policies check
+        with conn.cursor() as cur:
+            cur.execute(pgsql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
+                target, cols, pgsql.Identifier(table)))
+    stmt = pgsql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, NULL {})").format(target, cols, pgsql.Literal(null))
     if isinstance(data, str):
         buf: Any = io.StringIO(data)
     elif isinstance(data, io.IOBase):
@@ -323,7 +362,20 @@ def copy_csv(conn, table: str, columns: list[str], data: io.TextIOBase | str | I
         buf = _Prefetched(data)
     with conn.cursor() as cur:
         cur.copy_expert(stmt.as_string(conn), buf, size=1 << 20)
-        return cur.rowcount
+        if not staged:
+            return cur.rowcount
+        cur.execute(pgsql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+            pgsql.Identifier(table), cols, cols, target))
+        rows = cur.rowcount
+        cur.execute(pgsql.SQL("DROP TABLE {}").format(target))
+        return rows
+
+
+def _has_row_security(conn, table: str) -> bool:
+    with conn.cursor() as cur:
+        cur.execute("SELECT relrowsecurity FROM pg_class WHERE oid = to_regclass(%s)", (table,))
+        row = cur.fetchone()
+        return bool(row and row[0])
 
 
 @contextlib.contextmanager
@@ -334,35 +386,15 @@ def bulk_load(conn, tables: list[str]) -> Iterator[None]:
     PostgreSQL's advice for populating a database: checking foreign keys row by row
     and growing indexes one row at a time is several times slower than building them
     once afterwards. Primary keys and unique constraints stay (identity, ON CONFLICT);
-    rebuilding re-checks every foreign key.
+    rebuilding re-checks every foreign key. Jobs do not own the tables, so the owner's
+    functions ``gis_bulk_load_begin/end`` (migration 0004) do the DDL, for a user with
+    the import right and for ``incident`` and ``incident_event`` only.
     """
     with conn.cursor() as cur:
-        cur.execute("""SELECT conname, conrelid::regclass::text, pg_get_constraintdef(oid)
-                       FROM pg_constraint
-                       WHERE contype = 'f' AND (conrelid::regclass::text = ANY(%(t)s)
-                                                OR confrelid::regclass::text = ANY(%(t)s))""", {"t": tables})
-        foreign_keys = cur.fetchall()
-        cur.execute("""SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
-                       FROM pg_index i
-                       WHERE i.indrelid::regclass::text = ANY(%(t)s)
-                         AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)""",
-                    {"t": tables})
-        indexes = cur.fetchall()
-        for name, table, _ in foreign_keys:
-            cur.execute(pgsql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
-                pgsql.Identifier(table), pgsql.Identifier(name)))
-        for name, _ in indexes:
-            cur.execute(pgsql.SQL("DROP INDEX {}").format(pgsql.Identifier(name)))
+        cur.execute("SELECT gis_bulk_load_begin(%s::text[])", (tables,))
     yield
     with conn.cursor() as cur:
-        for _, definition in indexes:
-            cur.execute(definition)
-        for name, table, definition in foreign_keys:
-            cur.execute(pgsql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
-                pgsql.Identifier(table), pgsql.Identifier(name)) + pgsql.SQL(definition))
-        # fresh statistics for the planner now, not whenever autovacuum gets to it
-        for table in tables:
-            cur.execute(pgsql.SQL("ANALYZE {}").format(pgsql.Identifier(table)))
+        cur.execute("SELECT gis_bulk_load_end(%s::text[])", (tables,))
 
 
 def estimated_rows(conn, table: str) -> int:

@@ -9,6 +9,7 @@ import pandas as pd
 import psycopg2.errors
 import psycopg2.extensions
 import shapely
+from psycopg2 import sql as pgsql
 
 from gis.store import db
 from gis.store.frames import _copy_frame, _ewkb_hex
@@ -76,24 +77,42 @@ def save_incoming_merged(conn, *, version_id: int | None, batch_id: int, actor: 
     with ``older_lines`` (their first 20 lines).
 
     New keys are inserted (a plain INSERT … SELECT), changed rows updated, and
-    their events written by one INSERT … SELECT. When another transaction
-    stores one of the new keys meanwhile, the statement fails on the unique key
-    and runs again (from a savepoint), then seeing that row as stored.
+    their events written by one INSERT … SELECT.
+
+    Merges run one at a time: each first takes a transaction-level advisory lock
+    (:data:`MERGE_LOCK`), held until its import commits, so the next one starts
+    from a snapshot that holds every key stored before it. Two overlapping
+    imports therefore count each new key once and write one creation event per
+    case, and cannot deadlock on each other's keys; their reading, checking and
+    assignment still run in parallel. The caller's transaction must be READ
+    COMMITTED (the default) and must not have written to ``incident`` before.
 
     Many new rows against a small table merge with the secondary indexes and
     foreign keys dropped and rebuilt afterwards (several times faster); a small
-    batch into a large table, or one of mostly stored keys, keeps them.
+    batch into a large table, or one of mostly stored keys, keeps them, and so
+    does a merge that cannot have the tables to itself at once.
     """
     params = {"version_id": version_id, "batch_id": batch_id, "actor": actor,
               "note_new": "导入受理", "note_changed": "导入更新", "note_status": "导入状态变更"}
     if staged >= ANALYZE_STAGED_ROWS:  # temporary tables get no statistics from autovacuum
         db.execute(conn, "save_incoming_analyzed")
+    with conn.cursor() as cur:
+        # One fixed key rather than row locks in key order: the merge's INSERT takes its
+        # new keys in plan order, and the bulk path needs the whole tables anyway. It is
+        # a statement of its own because a READ COMMITTED statement reads the snapshot of
+        # its start: taken inside the merge statement, the lock would come after the
+        # snapshot and the merge would miss the keys the import before it just committed.
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (MERGE_LOCK,))
+    # decided under the lock: the keys another import stored meanwhile are no longer new
     bulk = staged >= BULK_MERGE_ROWS and staged * 2 >= db.estimated_rows(conn, "incident")
     if bulk:  # only new rows pay for index upkeep: a re-import of the same rows stays indexed
         fresh = db.fetch_one(conn, "fetch_incoming_new_count")["n"]
         bulk = fresh >= BULK_MERGE_ROWS and fresh * 2 >= db.estimated_rows(conn, "incident")
+    bulk = bulk and _tables_to_itself(conn, ["incident", "incident_event"])
     with db.bulk_load(conn, ["incident", "incident_event"]) if bulk else contextlib.nullcontext(), \
             _no_nested_loops(conn, staged >= ANALYZE_STAGED_ROWS):
+        # under the lock no other merge stores keys meanwhile; a writer that bypasses it
+        # (a COPY of fresh rows) still can, and the statement then runs again, seeing its rows
         for attempt in range(MERGE_ATTEMPTS):
             with conn.cursor() as cur:
                 cur.execute("SAVEPOINT incoming_merge")
@@ -110,6 +129,39 @@ def save_incoming_merged(conn, *, version_id: int | None, batch_id: int, actor: 
             return {"inserted": int(row["inserted"]), "updated": int(row["updated"]),
                     "older": int(row["older"]), "older_lines": list(row["older_lines"] or [])}
     raise AssertionError("unreachable")
+
+
+#: The advisory lock key of incident merges (any fixed bigint; this one spells "gismerge").
+MERGE_LOCK = 0x6769736D65726765
+
+
+def _tables_to_itself(conn, tables: list[str]) -> bool:
+    """Lock ``tables`` and every table joined to them by a foreign key (ACCESS EXCLUSIVE,
+    as dropping their indexes and foreign keys will) if that is possible at once.
+
+    Never waits: an import waiting for the merge lock holds weaker locks on these
+    tables (its import_batch row, the grid versions it read), so waiting here for
+    them would deadlock. When another transaction holds one, the merge keeps the
+    indexes, which is slower but takes only row locks.
+    """
+    with conn.cursor() as cur:
+        cur.execute("""SELECT n.nspname, c.relname
+                       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                       WHERE c.oid = ANY(%(t)s::regclass[])
+                          OR c.oid IN (SELECT unnest(ARRAY[conrelid, confrelid]) FROM pg_constraint
+                                       WHERE contype = 'f' AND (conrelid = ANY(%(t)s::regclass[])
+                                                                OR confrelid = ANY(%(t)s::regclass[])))
+                       ORDER BY 1, 2""", {"t": tables})
+        related = [pgsql.Identifier(schema, name) for schema, name in cur.fetchall()]
+        cur.execute("SAVEPOINT bulk_tables")
+        try:
+            cur.execute(pgsql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE NOWAIT").format(
+                pgsql.SQL(", ").join(related)))
+        except (psycopg2.errors.LockNotAvailable, psycopg2.errors.InsufficientPrivilege):
+            cur.execute("ROLLBACK TO SAVEPOINT bulk_tables")
+            return False
+        cur.execute("RELEASE SAVEPOINT bulk_tables")
+    return True
 
 
 ANALYZE_STAGED_ROWS = 10_000  # from here the planner gets the staging table's statistics
@@ -131,7 +183,7 @@ def _no_nested_loops(conn, large: bool):
         if not conn.closed and conn.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_INERROR:
             with conn.cursor() as cur:
                 cur.execute("SET LOCAL enable_nestloop = on")
-MERGE_ATTEMPTS = 3  # runs of the merge when concurrent imports keep storing the same new keys
+MERGE_ATTEMPTS = 3  # runs of the merge when a writer outside the merge lock stores the same new keys
 
 
 INCIDENT_COLUMNS = ["id", "source", "external_id", "category", "status", "tier", "priority", "description",

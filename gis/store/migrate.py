@@ -14,6 +14,7 @@ import psycopg2.extras
 import psycopg2.pool
 from psycopg2 import sql as pgsql
 
+from gis.core import access
 from gis.core.rules import lifecycle
 from gis.errors import DatabaseUnavailable
 from gis.store.db import SQL_DIR, Database
@@ -59,6 +60,36 @@ def ensure_extension(conn, name: str = "postgis") -> None:
                                   fix="install PostGIS on the server (Debian: apt-get install postgis)") from None
 
 
+APP_ROLE = "gis_app"  # the low-privilege role every job runs as (SET ROLE); it owns nothing
+
+
+def ensure_roles(conn) -> None:
+    """Create the cluster-wide low-privilege role ``gis_app`` when missing and let the
+    connecting user switch to it (``SET ROLE``); run before migrations and restores,
+    whose grants name it. The role cannot log in: the app and the CLI connect as
+    whatever ``DATABASE_URL`` names and switch to it for every query."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(hashtext('gis.roles'))")
+        try:
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,))
+            if cur.fetchone() is None:
+                try:
+                    cur.execute(pgsql.SQL("CREATE ROLE {} NOLOGIN NOINHERIT").format(pgsql.Identifier(APP_ROLE)))
+                except psycopg2.errors.InsufficientPrivilege:
+                    conn.rollback()
+                    raise DatabaseUnavailable(
+                        f"not permitted to create the role '{APP_ROLE}' the app runs as",
+                        fix=f"ask a superuser to run CREATE ROLE {APP_ROLE} NOLOGIN; GRANT {APP_ROLE} TO "
+                            "<the DATABASE_URL user>; then db init again") from None
+            cur.execute("SELECT pg_has_role(current_user, %s, 'MEMBER')", (APP_ROLE,))
+            if not cur.fetchone()[0]:  # superusers are members of every role; a DBA may have granted it
+                cur.execute(pgsql.SQL("GRANT {} TO CURRENT_USER").format(pgsql.Identifier(APP_ROLE)))
+            conn.commit()
+        finally:
+            cur.execute("SELECT pg_advisory_unlock(hashtext('gis.roles'))")
+            conn.commit()
+
+
 def migrate(db: Database) -> list[Migration]:
     """Create or upgrade the schema; returns the migrations applied now.
 
@@ -68,6 +99,7 @@ def migrate(db: Database) -> list[Migration]:
     applied_now = []
     with db.connection() as conn:
         ensure_extension(conn, "postgis")
+        ensure_roles(conn)
         with conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_lock(hashtext('gis.migrate'))")
             try:
@@ -76,6 +108,7 @@ def migrate(db: Database) -> list[Migration]:
                                  name text NOT NULL,
                                  applied_at timestamptz NOT NULL DEFAULT now())""")
                 conn.commit()
+                save_vocabulary(conn)  # the migrations' policies call the vocabulary functions
                 cur.execute("SELECT version FROM schema_migrations")
                 done = {row[0] for row in cur.fetchall()}
                 for mig in migrations():
@@ -90,7 +123,6 @@ def migrate(db: Database) -> list[Migration]:
                         conn.rollback()
                         raise RuntimeError(f"migration {mig.path.name} failed: {exc}") from exc
                     applied_now.append(mig)
-                save_vocabulary(conn)
             finally:
                 cur.execute("SELECT pg_advisory_unlock(hashtext('gis.migrate'))")
                 conn.commit()
@@ -135,6 +167,11 @@ def _text_array(values) -> str:
     return "ARRAY[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]::text[]"
 
 
+def _rights_cases() -> str:
+    return " ".join(f"WHEN '{role}' THEN {_text_array(sorted(rights))}"
+                    for role, rights in access.ROLE_RIGHTS.items())
+
+
 def _rank_cases() -> str:
     return " ".join(f"WHEN '{status}' THEN {rank}" for status, rank in lifecycle.STAGE_RANK.items())
 
@@ -143,9 +180,11 @@ def save_vocabulary(conn) -> None:
     """(Re)create the SQL functions that carry the lifecycle vocabulary from
     :mod:`gis.core.rules.lifecycle`, so SQL never spells a status list itself.
 
-    ``gis_done_statuses()``, ``gis_closed_status()``, ``gis_is_open(status)`` and
-    ``gis_stage_rank(status)`` (NULL for a stage without rank) are IMMUTABLE one-liners, which the planner inlines. ``db init`` runs this
-    after the migrations; :func:`vocabulary_matches` tells whether it is current.
+    ``gis_done_statuses()``, ``gis_closed_status()``, ``gis_is_open(status)``,
+    ``gis_stage_rank(status)`` (NULL for a stage without rank), ``gis_supervised_status()``
+    and, from :mod:`gis.core.access`, ``gis_role_rights(role)`` are IMMUTABLE one-liners,
+    which the planner inlines. ``db init`` runs this before the migrations (their policies
+    call them) and after; :func:`vocabulary_matches` tells whether it is current.
     """
     with conn.cursor() as cur:
         cur.execute(f"""
@@ -157,6 +196,11 @@ def save_vocabulary(conn) -> None:
               LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT status <> ALL (gis_done_statuses()) $$;
             CREATE OR REPLACE FUNCTION gis_stage_rank(status text) RETURNS integer
               LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT CASE status {_rank_cases()} END $$;
+            CREATE OR REPLACE FUNCTION gis_supervised_status() RETURNS text
+              LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT '{lifecycle.SUPERVISED_STATUS}'::text $$;
+            CREATE OR REPLACE FUNCTION gis_role_rights(role text) RETURNS text[]
+              LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+                SELECT coalesce(CASE role {_rights_cases()} END, '{{}}'::text[]) $$;
         """)
     conn.commit()
 
@@ -164,13 +208,21 @@ def save_vocabulary(conn) -> None:
 def vocabulary_matches(conn) -> bool:
     """Whether the database's vocabulary functions say what the Python rules say."""
     with conn.cursor() as cur:
-        cur.execute("SELECT to_regproc('gis_done_statuses') IS NOT NULL AND to_regproc('gis_closed_status') IS NOT NULL"
-                    " AND to_regproc('gis_stage_rank') IS NOT NULL")
+        cur.execute("SELECT bool_and(to_regproc(f) IS NOT NULL) FROM unnest(%s::text[]) AS f",
+                    (list(VOCABULARY_FUNCTIONS),))
         if not cur.fetchone()[0]:
             return False
-        cur.execute("SELECT gis_done_statuses(), gis_closed_status(), "
+        cur.execute("SELECT gis_done_statuses(), gis_closed_status(), gis_supervised_status(), "
                     "array_agg(gis_stage_rank(s) ORDER BY o) FROM unnest(%s::text[]) WITH ORDINALITY AS u(s, o)",
                     (list(lifecycle.STATUSES),))
-        done, closed, ranks = cur.fetchone()
+        done, closed, supervised, ranks = cur.fetchone()
+        cur.execute("SELECT r, gis_role_rights(r) FROM unnest(%s::text[]) AS r", (list(access.ROLE_RIGHTS),))
+        rights = {role: frozenset(granted) for role, granted in cur.fetchall()}
     return (tuple(done) == lifecycle.DONE_STATUSES and closed == lifecycle.CLOSED_STATUS
-            and ranks == [lifecycle.STAGE_RANK.get(s) for s in lifecycle.STATUSES])
+            and supervised == lifecycle.SUPERVISED_STATUS
+            and ranks == [lifecycle.STAGE_RANK.get(s) for s in lifecycle.STATUSES]
+            and rights == dict(access.ROLE_RIGHTS))
+
+
+VOCABULARY_FUNCTIONS = ("gis_done_statuses", "gis_closed_status", "gis_is_open", "gis_stage_rank",
+                        "gis_supervised_status", "gis_role_rights")

@@ -3,9 +3,25 @@ per-version caches) first and returns plain values or frames; none prints or dra
 
 from __future__ import annotations
 
+from gis.workflows.access import (  # noqa: F401
+    WRONG_CREDENTIALS_ZH,
+    add_user,
+    audit_trail,
+    disable_user,
+    list_users,
+    masked_reporter,
+    record_export,
+    reveal_reporter,
+    set_password,
+    sign_in,
+    sign_in_verified,
+    whoami,
+)
 from gis.workflows.admin import (  # noqa: F401
+    backup_database,
     connect,
     init_database,
+    restore_database,
     server_status,
     server_url,
     start_server,
@@ -70,8 +86,11 @@ from gis.workflows.incidents import (  # noqa: F401
 )
 
 __all__ = [
+    'WRONG_CREDENTIALS_ZH', 'add_user', 'audit_trail', 'disable_user', 'list_users', 'masked_reporter',
+    'record_export', 'reveal_reporter', 'set_password', 'sign_in', 'sign_in_verified', 'whoami',
     'VERSIONS_CACHED', 'GridVersion', 'Services', 'active_version_id', 'connect', 'init_database',
-    'start_server', 'stop_server', 'server_url', 'server_status', 'GridImport', 'validate_grid_layer',
+    'start_server', 'stop_server', 'server_url', 'server_status', 'backup_database', 'restore_database',
+    'GridImport', 'validate_grid_layer',
     'save_grid_layer', 'import_grids', 'validate_grid_file', 'fetch_grids', 'export_grids', 'import_staff',
     'fetch_staff', 'locate', 'reassign_incidents', 'grid_version', 'grid_tree', 'active_grids',
     'IncidentImport', 'DispatchContext', 'dispatch_context', 'prepare_incidents', 'assignees',

@@ -9,6 +9,8 @@ the library keeps a database in a module-level cache.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -17,15 +19,17 @@ from functools import cached_property
 import geopandas as gpd
 
 from gis import store
+from gis.core import access
 from gis.core.assignment import GridIndex
 from gis.core.hierarchy import GridTree
-from gis.errors import InputError, SchemaOutOfDate
+from gis.errors import InputError, PermissionDenied, SchemaOutOfDate
 from gis.settings import Settings
 from gis.store import db, migrate
 from gis.store.embedded import database_url
 
-#: Grid versions kept in memory at once (the active one and the one before, with room for a diff).
-VERSIONS_CACHED = 4
+#: Grid versions kept in memory at once, per scope (a scoped one holds only its scope's grids):
+#: the active one and the one before for a few scopes, with room for a diff.
+VERSIONS_CACHED = 16
 
 
 @dataclass(eq=False)
@@ -65,34 +69,54 @@ class GridVersion:
 
 
 class Services:
-    """The connection pool and the per-version caches, shared by every job of a process.
+    """The connection pool and the per-version caches, shared by every job of a process,
+    bound to the principal the jobs run for.
+
+    Every borrowed connection runs as the low-privilege role ``gis_app`` and names
+    the principal for its transaction, so row-level security decides what each job
+    sees and may change. :meth:`as_user` binds another principal to the same pool
+    and caches (the app does so per signed-in user); without a principal, jobs see
+    nothing.
 
     Parameters
     ----------
     database
         The pool.
+    principal
+        Who the jobs run for; :data:`gis.core.access.SYSTEM` for the command line.
     check_schema
         Refuse a database whose schema is not the one this code expects
         (``db init`` brings it up to date; nothing else migrates).
     """
 
-    def __init__(self, database: db.Database, *, check_schema: bool = True) -> None:
+    def __init__(self, database: db.Database, *, principal: access.Principal | None = None,
+                 check_schema: bool = True) -> None:
         self.database = database
-        self._versions: OrderedDict[int, GridVersion] = OrderedDict()
+        self.principal = principal
+        self._versions: OrderedDict[tuple[int, str | None], GridVersion] = OrderedDict()
         self._lock = threading.Lock()
         if check_schema:
             self.check_schema()
 
     @classmethod
-    def open(cls, settings: Settings | None = None, *, maxconn: int = 8, wait_s: float = 30.0,
-             check_schema: bool = True) -> "Services":
+    def open(cls, settings: Settings | None = None, *, principal: access.Principal | None = None,
+             maxconn: int = 8, wait_s: float = 30.0, check_schema: bool = True) -> "Services":
         """Connect to the configured database: ``DATABASE_URL``, or the embedded server (started if needed)."""
-        return cls(db.Database(database_url(settings), maxconn=maxconn, wait_s=wait_s), check_schema=check_schema)
+        return cls.for_url(database_url(settings), principal=principal, maxconn=maxconn, wait_s=wait_s,
+                           check_schema=check_schema)
 
     @classmethod
-    def for_url(cls, url: str, *, maxconn: int = 8, wait_s: float = 30.0, check_schema: bool = True) -> "Services":
+    def for_url(cls, url: str, *, principal: access.Principal | None = None, maxconn: int = 8,
+                wait_s: float = 30.0, check_schema: bool = True) -> "Services":
         """Services on the database at ``url``."""
-        return cls(db.Database(url, maxconn=maxconn, wait_s=wait_s), check_schema=check_schema)
+        return cls(db.Database(url, maxconn=maxconn, wait_s=wait_s, role=migrate.APP_ROLE),
+                   principal=principal, check_schema=check_schema)
+
+    def as_user(self, principal: access.Principal | None) -> "Services":
+        """The same pool and caches, for ``principal`` (cheap: the app binds one per page run)."""
+        bound = copy.copy(self)
+        bound.principal = principal
+        return bound
 
     def check_schema(self) -> None:
         """Raise :class:`SchemaOutOfDate` naming ``db init`` unless the schema is current."""
@@ -105,23 +129,49 @@ class Services:
             raise SchemaOutOfDate(f"the database has {found}; this version of the code needs {want}",
                                   fix="run python -m gis db init")
         if not vocabulary:
-            raise SchemaOutOfDate("the database's lifecycle functions differ from the rules",
+            raise SchemaOutOfDate("the database's vocabulary functions differ from the rules",
                                   fix="run python -m gis db init")
 
     # -- borrowing -----------------------------------------------------------------------------
 
+    @contextlib.contextmanager
     def connection(self):
-        """Borrow one pooled connection (a context manager); a job holds one at a time."""
-        return self.database.connection()
+        """Borrow one pooled connection for the principal (a context manager); a job holds one at a time."""
+        with self.database.connection() as conn:
+            self._set_principal(conn)
+            yield conn
 
+    @contextlib.contextmanager
     def transaction(self):
-        """Borrow one pooled connection inside a transaction (a context manager)."""
-        return self.database.transaction()
+        """Borrow one pooled connection inside a transaction for the principal (a context manager)."""
+        with self.database.transaction() as conn:
+            self._set_principal(conn)
+            yield conn
+
+    def _set_principal(self, conn) -> None:
+        p = self.principal
+        db.set_principal(conn, p.name if p else None, role=p.role if p else None, scope=p.scope if p else None)
+
+    def require(self, right: str, *, action_zh: str) -> access.Principal:
+        """The principal, when its role has ``right``; :class:`PermissionDenied` otherwise.
+
+        The database enforces the same rights; this gives the user a clear message first.
+        """
+        if self.principal is None:
+            raise PermissionDenied(f"{action_zh}需要先登录", fix="sign in first")
+        if not self.principal.can(right):
+            raise PermissionDenied(f"{self.principal.role_zh}（{self.principal.name}）无权{action_zh}",
+                                   fix="ask an administrator for a role with this right")
+        return self.principal
 
     # -- grid versions -------------------------------------------------------------------------
 
     def version(self, conn, version_id: int | None = None) -> GridVersion:
         """A grid version with its lookups, read through ``conn`` the first time.
+
+        The grids a principal may read depend on its scope, so the cache is keyed by
+        (version, scope): users of one community share one entry, and nobody is served
+        grids read for another scope.
 
         Parameters
         ----------
@@ -133,19 +183,20 @@ class Services:
         Raises
         ------
         InputError
-            When no grids are stored yet.
+            When no grids are stored yet (or none is visible to the principal).
         """
         if version_id is None:
             version_id = active_version_id(conn)
+        key = (version_id, self.principal.scope if self.principal else None)
         with self._lock:
-            cached = self._versions.get(version_id)
+            cached = self._versions.get(key)
             if cached is not None:
-                self._versions.move_to_end(version_id)
+                self._versions.move_to_end(key)
                 return cached
         loaded = GridVersion(version_id, store.fetch_grids(conn, version_id=version_id))
         with self._lock:
-            cached = self._versions.setdefault(version_id, loaded)
-            self._versions.move_to_end(version_id)
+            cached = self._versions.setdefault(key, loaded)
+            self._versions.move_to_end(key)
             while len(self._versions) > VERSIONS_CACHED:
                 self._versions.popitem(last=False)
         return cached

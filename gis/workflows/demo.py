@@ -2,36 +2,79 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Callable
 
 from gis import store
+from gis.core import access
 from gis.core.hierarchy import LEVEL_NAMES_ZH
 from gis.core.rules.config import load_rules
 from gis.demo import district
+from gis.demo.accounts import demo_accounts
 from gis.demo.incidents import demo_incidents
 from gis.errors import InputError
+from gis.workflows.access import add_user, list_users
 from gis.workflows.context import Services
 from gis.workflows.grids import save_grid_layer
 from gis.workflows.incidents import dispatch_context, prepare_incidents
+
+
+DEMO_NOTE = "demo 中原区"  # how a demo grid version's note starts
 
 
 def load_demo(services: Services, *, incidents: int = 100_000, seed: int = 42, if_empty: bool = False,
               progress: Callable[[str, int, int], None] | None = None) -> str:
     """Load the demo district 中原区 (synthetic boundaries, real names and codes), reproducibly.
 
-    Returns a one-line summary. With ``if_empty`` nothing happens when grids are stored already.
+    Returns a summary, with the passwords of the demo accounts it created (shown
+    this once). With ``if_empty`` nothing is reloaded when grids are stored
+    already; demo grids without their accounts (a database older than sign-in)
+    still get them.
     """
     with services.connection() as conn:
-        if if_empty and store.fetch_active_version(conn) is not None:
-            return "grids already stored; demo not reloaded (run python -m gis demo to reload)"
+        active = store.fetch_active_version(conn) if if_empty else None
+    if active is not None:
+        summary = "grids already stored; demo not reloaded (run python -m gis demo to reload)"
+        if not active["note"].startswith(DEMO_NOTE):
+            return summary
+        with services.connection() as conn:
+            grids, staff = services.version(conn, active["id"]).grids, store.fetch_staff(conn)
+        return summary + _accounts_note(save_demo_accounts(services, demo_accounts(grids, staff)))
     grids = district.demo_grids(seed=seed, progress=progress)
-    result = save_grid_layer(services, grids, note=f"demo 中原区 (seed {seed})")
+    result = save_grid_layer(services, grids, note=f"{DEMO_NOTE} (seed {seed})")
     staff = district.demo_staff(grids, seed=seed)
     with services.transaction() as conn:
         store.save_staff(conn, staff)
     loaded = load_demo_incidents(services, n=incidents, seed=seed, progress=progress) if incidents else 0
     counts = ", ".join(f"{LEVEL_NAMES_ZH[level]} {n}" for level, n in result.counts.items())
-    return f"demo 中原区 loaded (grid version {result.version_id}): {counts}; staff {len(staff)}; incidents {loaded}"
+    summary = f"demo 中原区 loaded (grid version {result.version_id}): {counts}; staff {len(staff)}; incidents {loaded}"
+    return summary + _accounts_note(save_demo_accounts(services, demo_accounts(grids, staff)))
+
+
+def _accounts_note(created: list[dict[str, str]]) -> str:
+    """The lines that show the new demo accounts' passwords (this once), or say they exist."""
+    if not created:
+        return ("\ndemo accounts exist already; their passwords are unchanged "
+                "(python -m gis users set-password NAME sets a new one)")
+    lines = [f"  {a['name']:<16} {a['password']:<16} "
+             f"{access.ROLE_NAMES_ZH[a['role']]}（{a['role']}），范围 {a['scope']}" for a in created]
+    return ("\ndemo accounts (the passwords are shown this once; "
+            "python -m gis users set-password NAME sets a new one):\n" + "\n".join(lines))
+
+
+def save_demo_accounts(services: Services, accounts: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Create the demo accounts that do not exist yet, each with a random password;
+    returns the created ones with their passwords (shown once, stored only as hashes)."""
+    existing = set(list_users(services)["name"])
+    created = []
+    for account in accounts:
+        if account["name"] in existing:
+            continue
+        password = secrets.token_urlsafe(9)  # 12 characters, 72 random bits
+        add_user(services, account["name"], role=account["role"], scope=account["scope"], password=password,
+                 display_name=account["display_name"])
+        created.append({**account, "password": password})
+    return created
 
 
 def load_demo_incidents(services: Services, *, n: int, seed: int = 42,

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from gis import store
-from gis.core import dispatch, hierarchy, roster, topology
+from gis.core import dispatch, hierarchy, intake, roster, topology
 from gis.core.assignment import GridIndex
 from gis.core.crs import parse_crs, to_wgs84
 from gis.errors import InputError, ValidationError
@@ -187,9 +187,8 @@ def reassign_incidents(conn, *, version_id: int) -> int:
     index = GridIndex(store.fetch_grids(conn, version_id=version_id, level="micro"),
                       store.fetch_grids(conn, version_id=version_id, level="exclusive"))
     hit = index.assign(points["lon"].to_numpy(), points["lat"].to_numpy())
-    points = points.assign(micro_code=hit.micro_code, exclusive_code=hit.exclusive_code,
-                           suggested_code=hit.suggested_code, suggested_distance_m=hit.suggested_distance_m)
-    return store.save_incident_assignments(conn, points, version_id=version_id)
+    placed = intake.placement_columns(hit, index=points.index).drop(columns="far_from_grids")
+    return store.save_incident_assignments(conn, points.join(placed), version_id=version_id)
 
 
 def grid_version(services: Services, version_id: int | None = None) -> GridVersion:

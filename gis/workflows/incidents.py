@@ -10,13 +10,15 @@ from typing import Any, Callable
 import pandas as pd
 
 from gis import store
-from gis.core import china_time, dispatch, intake, roster
+from gis.core import access, china_time, dispatch, intake, roster
 from gis.core.crs import parse_crs
 from gis.core.rules import config, deadlines, lifecycle, transitions
 from gis.core.rules.tiers import next_escalation
 from gis.errors import InputError
 from gis.io import incident_files
 from gis.io.paths import writable_path
+from gis.store import access as access_store
+from gis.workflows.access import masked_reporter
 from gis.workflows.context import GridVersion, Services
 
 # -- incidents ------------------------------------------------------------------------------
@@ -64,16 +66,25 @@ def dispatch_context(services: Services, conn) -> DispatchContext:
 
 
 def prepare_incidents(incidents: pd.DataFrame, *, context: DispatchContext, rules: config.Rules) -> pd.DataFrame:
-    """Assign checked rows to micro-grids and set tier, deadline and assignee (pure, vectorised)."""
+    """Assign checked rows to micro-grids and set tier, deadline and assignee (pure, vectorised).
+
+    An unassigned point gets the nearest micro-grid as ``suggested_code`` and its
+    distance in metres as ``suggested_distance_m``, unless it lies farther than
+    :data:`gis.core.intake.FAR_POINT_M` from every micro-grid: then
+    ``far_from_grids`` is True and there is no suggestion (a grid 50 km or
+    19,000 km off is no place to send a case; the distance is kept, NULL when
+    it cannot be measured, and the import warns about the row).
+    """
     out = incidents.copy()
     version = context.version
     if version is not None and len(version.index):
         hit = version.index.assign(out["lon"].to_numpy(), out["lat"].to_numpy())
-        out["micro_code"], out["exclusive_code"] = hit.micro_code, hit.exclusive_code
-        out["suggested_code"], out["suggested_distance_m"] = hit.suggested_code, hit.suggested_distance_m
+        placed = intake.placement_columns(hit, index=out.index)
+        out[list(placed.columns)] = placed
     else:
         for c in ("micro_code", "exclusive_code", "suggested_code", "suggested_distance_m"):
             out[c] = None
+        out["far_from_grids"] = False  # no grids to measure against
     tiers = {code: cat.tier for code, cat in rules.categories.items()}
     out["tier"] = out["category"].map(tiers).fillna("general")
     out["due_at"] = deadlines.due_at_many(out["reported_at"], out["category"], rules=rules)
@@ -103,8 +114,10 @@ def store_incidents(services: Services, conn, chunks, *, batch_id: int, actor: s
     store.save_incoming_table(conn)
     result = IncidentImport(batch_id=batch_id, format="", encoding=None)
     rejects = []
+    implausible = intake.ImplausibleRows(now=datetime.now(china_time.CHINA_TZ))
     for chunk in chunks:
         prepared = prepare_incidents(chunk.incidents, context=context, rules=rules)
+        implausible.add(prepared, far=prepared["far_from_grids"])
         store.save_incoming(conn, prepared)
         result.accepted += len(prepared)
         result.unassigned += int(prepared["micro_code"].isna().sum())
@@ -117,15 +130,21 @@ def store_incidents(services: Services, conn, chunks, *, batch_id: int, actor: s
     counts = store.save_incoming_merged(conn, version_id=context.version_id, batch_id=batch_id, actor=actor,
                                         staged=result.accepted)
     result.inserted, result.updated = counts["inserted"], counts["updated"]
+    # warnings about the whole file come first, so that a long list of row warnings never hides them
+    file_warnings = implausible.warnings()
     if counts["older"]:
         lines = ", ".join(map(str, counts["older_lines"])) + (" …" if counts["older"] > len(counts["older_lines"]) else "")
-        result.warnings.append(f"{counts['older']} row(s) carry an earlier stage than the stored case (lines {lines}); "
-                               "the stored stage was kept: an import never moves a case backwards")
+        file_warnings.append(f"{counts['older']} row(s) carry an earlier stage than the stored case (lines {lines}); "
+                             "the stored stage was kept: an import never moves a case backwards")
+    result.warnings[:0] = file_warnings
     result.rejects = pd.concat(rejects, ignore_index=True) if rejects else pd.DataFrame(
         columns=["line", "field", "reason", "raw"])
     store.save_import_rejects(conn, result.rejects, batch_id=batch_id)
     store.save_import_batch_done(conn, batch_id=batch_id, accepted=result.accepted, inserted=result.inserted,
                                  updated=result.updated, unassigned=result.unassigned, rejected=result.rejected)
+    access_store.save_audit(conn, action="import", object=f"import_batch:{batch_id}",
+                            detail={"actor": actor, "accepted": result.accepted, "inserted": result.inserted,
+                                    "updated": result.updated, "rejected": result.rejected})
     return result
 
 
@@ -237,12 +256,14 @@ def escalate_overdue(services: Services, *, now: datetime | None = None,
 
 
 def incident_history(services: Services, *, source: str, external_id: str) -> tuple[dict[str, Any], pd.DataFrame]:
-    """One case and its events, oldest first."""
+    """One case and its events, oldest first; the reporter's phone masked for roles that
+    do not handle cases (:func:`gis.workflows.access.reveal_reporter` shows it, audited)."""
     with services.connection() as conn:
         incident = store.fetch_incident(conn, source=source, external_id=external_id)
-        if incident is None:
+        if incident is None:  # not stored, or outside the user's scope: the same answer
             raise InputError(f"no incident with source '{source}' and external_id '{external_id}'")
-        return incident, store.fetch_incident_events(conn, incident_id=incident["id"])
+        events = store.fetch_incident_events(conn, incident_id=incident["id"])
+    return {**incident, "reporter_phone": masked_reporter(services.principal, incident["reporter_phone"])}, events
 
 
 def export_incidents(services: Services, path: str | Path, *, fmt: str | None = None) -> int:
@@ -255,7 +276,10 @@ def export_incidents(services: Services, path: str | Path, *, fmt: str | None = 
         raise InputError(f"cannot tell the export format of '{path}'", field="format",
                          fix="use a .csv, .geojson or .json path, or --format csv|geojson|open311")
     path = writable_path(path, field="PATH")  # before reading every case, not after
-    with services.connection() as conn:
+    services.require(access.EXPORT, action_zh="导出工单")
+    with services.transaction() as conn:
         frame = store.fetch_incidents_export(conn)
+        access_store.save_audit(conn, action="export", object="incidents",
+                                detail={"rows": len(frame), "format": fmt, "path": str(path)})
     writers[fmt](frame, path)
     return len(frame)

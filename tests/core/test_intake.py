@@ -825,3 +825,114 @@ def test_json_nested_far_too_deep_is_one_input_error_not_a_crash(tmp_path):
                     encoding="utf-8")
     with pytest.raises(InputError, match="deep.geojson nests arrays or objects too deeply to read"):
         read_incidents(path)
+
+
+# ---------------------------------------------------------------------------
+# Rows a broken row would take down with it
+# ---------------------------------------------------------------------------
+
+def q_row(i: int, description: str = "ok", category: str = "井盖") -> str:
+    return f"12345,Q{i},{category},113.62,34.75,2025-03-01T08:30:00,received,{description},地址{i}"
+
+
+def test_an_unclosed_quote_refuses_its_row_with_its_line_span_and_the_rows_it_took_in_are_kept(tmp_path):
+    rows = [q_row(1), q_row(2, '"never closed'), q_row(3), q_row(4), q_row(5, '"a ""quoted"" word"'), q_row(6)]
+    chunk = read_all(write(tmp_path, csv_text(*rows)))
+    assert chunk.incidents["external_id"].tolist() == ["Q1", "Q3", "Q4", "Q5", "Q6"]
+    assert chunk.incidents["line"].tolist() == [2, 4, 5, 6, 7]
+    assert chunk.incidents["description"].tolist()[3] == 'a "quoted" word'
+    reject = chunk.rejects.iloc[0]
+    assert (len(chunk.rejects), reject.line, reject.field, reject.raw) == (1, 3, "description", rows[1])
+    assert reject.reason == ('the quote (") that opens description on line 3 is never closed, so the row ran '
+                             "over lines 3–6 and took in the rows below it (they are read again as rows of "
+                             'their own); close the quote ("…")')
+
+
+def test_a_quote_left_open_to_the_end_of_the_file_refuses_only_its_row(tmp_path):
+    path = write(tmp_path, csv_text(q_row(1), q_row(2, '"runs on\nand on, to the end')))
+    chunk = read_all(path)
+    assert chunk.incidents["external_id"].tolist() == ["Q1"]
+    reject = chunk.rejects.iloc[0]
+    assert (reject.line, reject.field) == (3, "description")
+    assert reject.reason.endswith("the row runs over lines 3–4, to the end of the file; close the quote (\"…\")")
+
+
+def test_a_closed_multi_line_description_is_kept_even_with_commas_and_dates_in_it(tmp_path):
+    text = "第一行, 2025-03-01 来电\n第二行, 编号 A7, 34.75\r\n第三行"
+    path = hostile_file(tmp_path, [text, "ok"])
+    chunk = read_all(path)
+    assert chunk.rejects.empty
+    assert chunk.incidents["description"].tolist() == [text, "ok"]
+    assert chunk.incidents["line"].tolist() == record_lines(path)
+
+
+def test_an_unclosed_quote_closed_early_by_a_quoted_field_below_is_still_found(tmp_path):
+    # the next quote opens the category of the row below: that row's other fields join the broken one
+    rows = [q_row(1), q_row(2).replace("地址2", '"地址'), q_row(3, '"第一行\n第二行"', category='"井盖"'), q_row(4)]
+    chunk = read_all(write(tmp_path, csv_text(*rows)))
+    assert chunk.incidents["external_id"].tolist() == ["Q1", "Q3", "Q4"]
+    assert chunk.incidents["line"].tolist() == [2, 4, 6]
+    assert chunk.rejects[["line", "field"]].values.tolist() == [[3, "address"]]
+
+
+def test_a_file_broken_on_too_many_rows_is_one_input_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(intake_csv, "_MAX_UNCLOSED_ROWS", 3)
+    path = write(tmp_path, csv_text(*[q_row(i, '"open') for i in range(6)]))
+    with pytest.raises(InputError, match=r"more than 3 rows have a quote \(\"\) that is never closed "
+                                         r"\(lines 2, 3, 4, 5 …\).*export it again"):
+        read_all(path)
+
+
+def test_a_row_longer_than_a_block_is_refused_alone_for_its_largest_field(tmp_path, monkeypatch):
+    monkeypatch.setattr(intake_csv, "_BLOCK_BYTES", 4096)
+    rows = [q_row(1), q_row(2, '"' + "长" * 30_000 + '\n' + "x" * 10 + '"'), q_row(3),
+            q_row(4) + ",x" * 10_000, q_row(5)]
+    chunk = read_all(write(tmp_path, csv_text(*rows)))
+    assert chunk.incidents["external_id"].tolist() == ["Q1", "Q3", "Q5"]
+    assert chunk.incidents["line"].tolist() == [2, 5, 7]
+    assert chunk.rejects["line"].tolist() == [3, 6]
+    assert chunk.rejects["field"].tolist()[0] == "description"
+    assert chunk.rejects["reason"][0].startswith("description is 90011 bytes; a field may have at most 65536")
+    assert chunk.rejects["reason"][1].startswith("the row over line 6 is ")
+    assert "with 10009 fields (the header has 9)" in chunk.rejects["reason"][1]
+
+
+def test_an_irregular_row_with_a_field_over_the_csv_modules_limit_is_split(tmp_path):
+    rows = [q_row(1), q_row(2, "x" * 200_000) + ",extra", q_row(3)]
+    chunk = read_all(write(tmp_path, csv_text(*rows)))
+    assert chunk.incidents["external_id"].tolist() == ["Q1", "Q3"]
+    assert chunk.rejects["reason"].tolist() == ["the row has 10 fields but the header has 9; put text that "
+                                                "contains commas in double quotes"]
+
+
+def test_a_header_with_a_quote_never_closed_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match=r"the quote \(\"\) that opens column 3 of the header \(line 1\) "
+                                         r"is never closed"):
+        read_incidents(write(tmp_path, 'source,external_id,"category\n' + q_row(1) + "\n"))
+
+
+# ---------------------------------------------------------------------------
+# Implausible rows: kept, with a warning
+# ---------------------------------------------------------------------------
+
+def test_a_point_is_far_beyond_fifty_kilometres_or_when_no_distance_was_measured():
+    from gis.core.intake import FAR_POINT_M, far_from_grids
+    assert FAR_POINT_M == 50_000
+    assert far_from_grids([0.0, 50_000.0, 50_000.5, 19_549_000.0, np.inf, np.nan]).tolist() == [
+        False, False, True, True, True, True]
+
+
+def test_far_points_and_future_times_are_counted_with_their_first_lines():
+    from gis.core.intake import FUTURE_TOLERANCE_H, ImplausibleRows
+    now = pd.Timestamp("2025-03-01T12:00:00+08:00")
+    tally = ImplausibleRows(now=now.to_pydatetime())
+    for first in (2, 40):
+        times = [now + pd.Timedelta(hours=h) for h in (FUTURE_TOLERANCE_H - 1, FUTURE_TOLERANCE_H + 1)] * 10
+        frame = pd.DataFrame({"line": range(first, first + 20), "reported_at": pd.Series(times).dt.tz_convert("UTC")})
+        tally.add(frame, far=[i % 4 == 0 for i in range(20)])
+    assert tally.warnings() == [
+        "10 row(s) lie more than 50 km from every micro-grid (lines 2, 6, 10, 14, 18, 40, 44, 48, 52, 56); "
+        "stored unassigned, without a nearest-grid suggestion: check lon/lat and --crs",
+        "20 row(s) have a reported_at more than 24 h after the import (lines 3, 5, 7, 9, 11, 13, 15, 17, 19, 21 …); "
+        "stored as given: check the date and its time zone"]
+    assert ImplausibleRows(now=now).warnings() == []

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 import pytest
 
+from gis.core.access import SYSTEM
 from gis import workflows
 from gis.core.china_time import CHINA_TZ
 from gis.core.metrics import CaseFilter
@@ -65,7 +66,7 @@ def _backends(services: Services) -> int:
 
 def test_32_threads_share_a_pool_of_8_connections_and_every_call_succeeds(stocked, database_url):
     before = _backends(stocked)  # the fixture's own pool
-    with Services.for_url(database_url, maxconn=8, wait_s=60) as services:
+    with Services.for_url(database_url, principal=SYSTEM, maxconn=8, wait_s=60) as services:
         with ThreadPoolExecutor(max_workers=32) as pool:
             results = list(pool.map(lambda i: _page_view(services, i), range(32 * 4)))
         assert len(results) == 128  # an exception in any thread would have been raised by map
@@ -73,7 +74,7 @@ def test_32_threads_share_a_pool_of_8_connections_and_every_call_succeeds(stocke
 
 
 def test_an_empty_pool_waits_then_says_the_database_is_busy(services, database_url):
-    with Services.for_url(database_url, maxconn=1, wait_s=0.3) as one:
+    with Services.for_url(database_url, principal=SYSTEM, maxconn=1, wait_s=0.3) as one:
         held, release = threading.Event(), threading.Event()
 
         def hold():
@@ -101,7 +102,7 @@ def test_a_job_after_a_server_restart_reconnects_by_itself(layer_file):
     try:
         server.ensure_running()
         workflows.init_database(url=server.url())
-        with Services.for_url(server.url(), maxconn=2) as services:
+        with Services.for_url(server.url(), principal=SYSTEM, maxconn=2) as services:
             workflows.import_grids(services, layer_file)
             first = workflows.locate(services, X0 + 0.5 * D, Y0 + 0.5 * D)
             server.stop()

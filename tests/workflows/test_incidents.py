@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from gis import store, workflows
 from gis.core.crs import wgs84_to_bd09, wgs84_to_gcj02
-from gis.errors import InputError, TransitionError
+from gis.core.intake import read_incidents
+from gis.errors import GisError, InputError, TransitionError
 from tests.conftest import X0, Y0, D, cell, hierarchy
 
 HEADER = "source,external_id,category,lon,lat,reported_at,status,description,address\n"
@@ -318,3 +322,107 @@ def test_python_and_sql_agree_on_stage_ranks(services):
         for status in lifecycle.STATUSES:
             cur.execute("SELECT gis_stage_rank(%s)", (status,))
             assert cur.fetchone()[0] == lifecycle.STAGE_RANK.get(status), status
+
+
+# -- no good row lost to a broken row; implausible rows kept with a warning --------------------
+
+
+def test_an_unclosed_quote_and_a_huge_field_refuse_only_their_rows(grids_loaded, tmp_path, cli):
+    inside = f"{X0 + 0.5 * D},{Y0 + 0.5 * D},2025-09-29T10:00:00,received"
+    lines = [HEADER.strip(),
+             f"12345,Q1,other,{inside},first,建设路1号",
+             f'12345,Q2,other,{inside},"the quote is never closed,建设路2号',  # line 3
+             f"12345,Q3,other,{inside},taken in,建设路3号",
+             f'12345,Q4,other,{inside},"a closed quote\nover two lines",建设路4号',
+             f"12345,Q5,other,{inside},{'x' * 10_000_000},建设路5号",  # line 7
+             f"12345,Q6,other,{inside},last,建设路6号"]
+    path = tmp_path / "broken.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rejects = tmp_path / "rejects.csv"
+    done = cli("incidents", "import", str(path), "--rejects", str(rejects))
+    assert done.returncode == 0, done.stderr
+    assert "accepted 4 (new 4, updated 0, unchanged 0), unassigned 0, rejected 2" in done.stdout
+    refused = pd.read_csv(rejects, dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    assert list(refused["line"]) == ["3", "7"] and list(refused["field"]) == ["description", "description"]
+    assert ('the quote (") that opens description on line 3 is never closed, so the row ran over lines 3–5'
+            in refused["reason"][0]) and "close the quote" in refused["reason"][0]
+    assert refused["reason"][1] == ("description is 10000000 bytes; a field may have at most 65536 bytes "
+                                    "(64 KB): shorten it")
+    assert [incident(grids_loaded, f"Q{i}") is not None for i in range(1, 7)] == [True, False, True, True, False, True]
+    assert incident(grids_loaded, "Q4")["description"] == "a closed quote\nover two lines"
+
+
+def test_far_points_and_future_times_are_stored_with_one_warning_each(grids_loaded, tmp_path, cli):
+    rows = [GOOD[0],
+            ["12345", "F1", "other", 0, 0, "2025-09-29T10:00:00", "received", "", ""],  # line 3
+            ["12345", "F2", "other", X0 + 1.0, Y0, "2025-09-29T10:00:00", "received", "", ""],  # ~91 km east
+            ["12345", "N1", "other", X0 - 0.001, Y0 + 0.5 * D, "2099-01-01T08:00:00", "received", "", ""],
+            ["12345", "T1", "other", X0 + 0.5 * D, Y0 + 0.5 * D, "2098-05-01T08:00:00+08:00", "received", "", ""]]
+    done = cli("incidents", "import", str(write_csv(tmp_path / "odd.csv", rows)))
+    assert done.returncode == 0, done.stderr
+    assert "accepted 5 (new 5, updated 0, unchanged 0), unassigned 3, rejected 0" in done.stdout
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings[:2] == [
+        ("warning: 2 row(s) lie more than 50 km from every micro-grid (lines 3, 4); stored unassigned, "
+         "without a nearest-grid suggestion: check lon/lat and --crs"),
+        ("warning: 2 row(s) have a reported_at more than 24 h after the import (lines 5, 6); stored as given: "
+         "check the date and its time zone")]
+    for far in ("F1", "F2"):
+        stored = incident(grids_loaded, far)
+        assert stored["micro_code"] is None and stored["suggested_code"] is None
+        assert stored["suggested_distance_m"] > 50_000
+    near = incident(grids_loaded, "N1")  # 91 m outside: still a useful suggestion
+    assert near["suggested_code"] == "G1-01" and near["suggested_distance_m"] == pytest.approx(91.5, abs=1)
+
+
+def test_many_row_warnings_never_hide_the_warnings_about_the_file(grids_loaded, tmp_path, cli):
+    rows = [["12345", f"U{i}", f"怪类别{i}", X0 + 0.5 * D, Y0 + 0.5 * D, "2025-09-29T10:00:00", "received", "", ""]
+            for i in range(30)] + [["12345", "F1", "other", 0, 0, "2025-09-29T10:00:00", "received", "", ""]]
+    done = cli("incidents", "import", str(write_csv(tmp_path / "many.csv", rows)))
+    assert done.returncode == 0, done.stderr
+    assert "warning: 1 row(s) lie more than 50 km from every micro-grid (lines 32)" in done.stderr
+
+
+def _stored_state(services) -> tuple[int, int, int]:
+    with services.connection() as conn, conn.cursor() as cur:
+        cur.execute("SELECT (SELECT count(*) FROM incident), (SELECT count(*) FROM import_batch),"
+                    " (SELECT count(*) FROM import_reject)")
+        return cur.fetchone()
+
+
+_fuzz_runs = itertools.count()
+
+
+@settings(max_examples=15, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_fuzzed_file_is_stored_whole_with_its_rejects_or_not_at_all(grids_loaded, tmp_path, data):
+    run = next(_fuzz_runs)
+    inside = f"{X0 + 0.5 * D},{Y0 + 0.5 * D}"
+    rows = [f"12345,Z{run}-{i},other,{inside},2025-09-29T10:00:00,received,row {i},路{i}" for i in range(6)]
+    text = HEADER + "\n".join(rows) + "\n"
+    for _ in range(data.draw(st.integers(0, 4), label="mutations")):
+        at = int(data.draw(st.floats(0, 1), label="at") * len(text))
+        piece = data.draw(st.sampled_from(['"', ",", "\n", "\x00", "x" * 70_000, "\ufeff", "2025-13-45", "\r"]),
+                          label="insert")
+        text = text[:at] + piece + text[at:]
+    raw = text.encode("utf-8")
+    if data.draw(st.booleans(), label="damage bytes"):
+        cut = int(data.draw(st.floats(0, 1), label="cut") * len(raw))
+        raw = raw[:cut] + data.draw(st.binary(max_size=8), label="bytes")
+    path = tmp_path / f"fuzz{run}.csv"
+    path.write_bytes(raw)
+    before = _stored_state(grids_loaded)
+    try:
+        result = workflows.import_incidents(grids_loaded, path)
+    except GisError:
+        event("refused whole")
+        assert _stored_state(grids_loaded) == before  # nothing stored, not even the batch
+        return
+    event(f"stored, {'some' if len(result.rejects) else 'no'} rows refused")
+    after = _stored_state(grids_loaded)
+    assert after == (before[0] + result.inserted, before[1] + 1, before[2] + len(result.rejects))
+    expected = read_incidents(path).read_all()
+    assert result.accepted == len(expected.incidents) and result.rejected == expected.refused
+    for key in expected.incidents.itertuples():
+        assert incident(grids_loaded, key.external_id, key.source) is not None

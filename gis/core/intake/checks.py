@@ -58,6 +58,16 @@ MAX_KEY_CHARS = 200
 #: Largest other text field kept, in UTF-8 bytes: a description of a case, not a document.
 MAX_FIELD_BYTES = 65_536
 
+#: A kept point farther than this from every micro-grid, in metres, is warned about and gets
+#: no nearest-grid suggestion: a district's grids span a few kilometres, so such a point is a
+#: wrong coordinate (0,0, swapped digits, another CRS), not a case just outside the boundary.
+FAR_POINT_M = 50_000.0
+#: A kept ``reported_at`` later than the import's own time by more than this, in hours, is
+#: warned about: the reporting systems' clocks may run a little ahead, a wrong year or zone not.
+FUTURE_TOLERANCE_H = 24
+# Line numbers a plausibility warning lists before it only counts.
+_LINES_LISTED = 10
+
 # Columns our own exports add; a CSV carrying them is read without a warning.
 _KNOWN_EXTRA_COLUMNS = frozenset({
     "line", "input_crs", "input_lon", "input_lat", "micro_code", "exclusive_code",
@@ -121,8 +131,10 @@ class Chunk:
         Refused rows, columns :data:`REJECT_COLUMNS`: ``line``, ``field`` (the
         column at fault, as the file names it; NA for a whole-row problem),
         ``reason`` (what is wrong, the value and the fix) and ``raw`` (the row
-        as read: CSV text, or the JSON of the feature). One row per problem:
-        :attr:`refused` counts the rows.
+        as read: CSV text, or the JSON of the feature; of a CSV row too long
+        for the reader or with a quote never closed, its first 64 KB up to the
+        quote's line, ``line`` being where the row starts). One row per
+        problem: :attr:`refused` counts the rows.
     warnings
         Things that did not refuse a row: unknown categories filed as
         ``other``, duplicate ids, unused columns.
@@ -401,6 +413,17 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
+def _key_too_long(shown: str, chars: int) -> str:
+    """Why a ``source`` or ``external_id`` of ``chars`` characters is refused."""
+    return f"{shown} is {chars} characters long; a key may have at most {MAX_KEY_CHARS}"
+
+
+def _field_too_large(shown: str, size_bytes: int) -> str:
+    """Why a text field of ``size_bytes`` UTF-8 bytes is refused."""
+    return (f"{shown} is {size_bytes} bytes; a field may have at most {MAX_FIELD_BYTES} bytes "
+            "(64 KB): shorten it")
+
+
 _HIDDEN_WARNINGS = {
     "category": "with an unknown category, stored as 'other'",
     "duplicate": "with a repeated external_id (the last one kept)",
@@ -416,10 +439,12 @@ def _check(table: pa.Table, st: _State) -> Chunk:
     text = {name: _trimmed(table, name) for name in _VALUE_FIELDS + ("category",)}
     empty = {name: _empty(text[name]) for name in text}
 
-    # Blank lines are skipped without a word.
+    # Blank lines are skipped without a word (not a row the reader refused, which may have no values).
+    pre_reason = _raw_column(table, "__pre_reason")
     skip = np.zeros(n, dtype=bool)
     if st.skip_blank:
-        candidates = np.flatnonzero(np.logical_and.reduce(list(empty.values())))
+        candidates = np.flatnonzero(np.logical_and.reduce(list(empty.values()))
+                                    & _np(pc.is_null(pre_reason)))
         if len(candidates):
             rows = table.take(pa.array(candidates)).to_pylist()
             skip[candidates] = [all(not str(v or "").strip() for k, v in row.items()
@@ -442,10 +467,9 @@ def _check(table: pa.Table, st: _State) -> Chunk:
                 last_of_many.append((int(i), st.seen.pop(key)))
     active = ~skip & ~superseded
 
-    # Whole-row problems found while reading (a CSV row with extra fields, a
-    # feature without a Point) refuse the row; a geometry problem still lets
-    # the other fields be checked.
-    pre_reason = _raw_column(table, "__pre_reason")
+    # Whole-row problems found while reading (a CSV row with extra fields or a
+    # quote never closed, a feature without a Point) refuse the row; a GeoJSON
+    # geometry problem still lets the other fields be checked.
     has_pre = _np(pc.is_valid(pre_reason)) & active
     pre_coord = np.zeros(n, dtype=bool)
     if has_pre.any():
@@ -454,8 +478,9 @@ def _check(table: pa.Table, st: _State) -> Chunk:
         reasons = _picked(pre_reason, rows)
         for i in rows:
             found.refused[i] = True
-            found.rejects.append((int(i), 0, fields[i], reasons[i]))
-            pre_coord[i] = fields[i] in _COORD_FIELDS
+            found.rejects.append((int(i), 0, None if fields[i] is None else st.name(fields[i]),
+                                  reasons[i]))
+            pre_coord[i] = fields[i] == "geometry"
     check = active & ~(has_pre & ~pre_coord)
     check_coords = check & ~pre_coord
 
@@ -479,13 +504,11 @@ def _check(table: pa.Table, st: _State) -> Chunk:
         if name in _KEY_FIELDS:
             chars = _np(pc.utf8_length(raw))
             found.refuse(check & ~nul & (chars > MAX_KEY_CHARS), shown,
-                         lambda i, s=shown, c=chars: f"{s} is {c[i]} characters long; a key may have at most "
-                                                     f"{MAX_KEY_CHARS}")
+                         lambda i, s=shown, c=chars: _key_too_long(s, c[i]))
         else:
             size = _np(pc.binary_length(raw))
             found.refuse(check & ~nul & (size > MAX_FIELD_BYTES), shown,
-                         lambda i, s=shown, b=size: f"{s} is {b[i]} bytes; a field may have at most "
-                                                    f"{MAX_FIELD_BYTES} bytes (64 KB): shorten it")
+                         lambda i, s=shown, b=size: _field_too_large(s, b[i]))
 
     # coordinates
     numbers = {}
@@ -723,8 +746,10 @@ def _rejects_frame(table, st, found, lines, recs) -> pd.DataFrame:
     found.rejects.sort(key=lambda r: (lines[r[0]], r[1]))
     rows = sorted({r[0] for r in found.rejects})
     records = dict(zip(rows, table.take(pa.array(rows)).to_pylist()))
-    # the row as read, a NUL byte spelled out (no text field in the database may hold one)
-    raw_cache = {i: st.raw(int(recs[i]), records[i]).replace("\x00", "\\x00") for i in rows}
+    # the row as read, a NUL byte and a lone surrogate spelled out (no text field in the
+    # database may hold one)
+    raw_cache = {i: st.raw(int(recs[i]), records[i]).replace("\x00", "\\x00")
+                 .encode("utf-8", "backslashreplace").decode("utf-8") for i in rows}
     return pd.DataFrame({
         "line": np.array([lines[i] for i, _, _, _ in found.rejects], dtype=np.int64),
         "field": pd.Series([f for _, _, f, _ in found.rejects], dtype="str"),
@@ -757,6 +782,111 @@ def _concat(frames: list[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame:
     if not frames:
         return empty
     return pd.concat(frames, ignore_index=True)
+
+
+# ---------------------------------------------------------------------------
+# Plausibility: rows kept, but warned about
+# ---------------------------------------------------------------------------
+
+def far_from_grids(distance_m: Any) -> np.ndarray:
+    """Which unassigned points lie farther than :data:`FAR_POINT_M` from every micro-grid.
+
+    Parameters
+    ----------
+    distance_m
+        Per point, metres to the nearest micro-grid (as
+        :meth:`gis.core.assignment.GridIndex.assign` measures it); NaN or
+        infinite where no distance could be measured, which counts as far.
+
+    Returns
+    -------
+    numpy.ndarray
+        Booleans, one per point.
+    """
+    distance = np.asarray(distance_m, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return ~(distance <= FAR_POINT_M)
+
+
+def placement_columns(hit, *, index: pd.Index) -> pd.DataFrame:
+    """The stored assignment columns of points from a :class:`~gis.core.assignment.Assignment`:
+    ``micro_code``, ``exclusive_code``, ``suggested_code``, ``suggested_distance_m`` and
+    ``far_from_grids``.
+
+    The one rule for suggestions, shared by imports and re-assignment: an
+    unassigned point farther than :data:`FAR_POINT_M` from every micro-grid gets
+    no suggestion (a grid 50 km or 19,000 km off is no place to send a case);
+    its distance is kept, NULL when it cannot be measured.
+    """
+    micro = pd.Series(hit.micro_code, index=index, dtype=object)
+    far = micro.isna().to_numpy() & far_from_grids(hit.suggested_distance_m)
+    distance = pd.Series(hit.suggested_distance_m, index=index, dtype=float)
+    return pd.DataFrame({
+        "micro_code": micro,
+        "exclusive_code": pd.Series(hit.exclusive_code, index=index, dtype=object),
+        "suggested_code": pd.Series(hit.suggested_code, index=index, dtype=object).where(~far, None),
+        "suggested_distance_m": distance.where(distance.abs() < float("inf")),
+        "far_from_grids": far,
+    }, index=index)
+
+
+@dataclass
+class ImplausibleRows:
+    """Kept rows that are unlikely to be right, gathered over the chunks of one import.
+
+    A point far from every micro-grid and a report time in the future are
+    stored (no good row is lost, and a dispatcher may place the case by its
+    address) but each kind gets one warning naming its count and first lines.
+
+    Parameters
+    ----------
+    now
+        The time of the import (a zone-aware datetime; a naive one is China
+        time); ``reported_at`` later than this by more than
+        :data:`FUTURE_TOLERANCE_H` hours is in the future.
+    """
+
+    now: Any
+    far_lines: list[int] = field(default_factory=list)
+    far_count: int = 0
+    future_lines: list[int] = field(default_factory=list)
+    future_count: int = 0
+
+    @property
+    def _limit(self) -> pd.Timestamp:
+        now = pd.Timestamp(self.now)
+        if now.tzinfo is None:
+            now = now.tz_localize(CHINA_TZ)
+        return now.tz_convert("UTC") + pd.Timedelta(hours=FUTURE_TOLERANCE_H)
+
+    def add(self, incidents: pd.DataFrame, *, far: Any) -> None:
+        """Count one chunk's kept rows (:data:`INCIDENT_COLUMNS`); ``far`` marks the points
+        :func:`far_from_grids` found far, one boolean per row."""
+        lines = incidents["line"].to_numpy()
+        far = np.asarray(far, dtype=bool)
+        future = (incidents["reported_at"] > self._limit).to_numpy(dtype=bool)
+        for mask, listed, count in ((far, self.far_lines, "far_count"),
+                                    (future, self.future_lines, "future_count")):
+            hits = lines[mask]
+            listed.extend(int(line) for line in hits[:max(0, _LINES_LISTED - len(listed))])
+            setattr(self, count, getattr(self, count) + len(hits))
+
+    def warnings(self) -> list[str]:
+        """One line per kind found: the count, the first lines and the fix."""
+        out = []
+        if self.far_count:
+            out.append(f"{self.far_count} row(s) lie more than {FAR_POINT_M / 1000:g} km from every "
+                       f"micro-grid (lines {_listed(self.far_lines, self.far_count)}); stored "
+                       "unassigned, without a nearest-grid suggestion: check lon/lat and --crs")
+        if self.future_count:
+            out.append(f"{self.future_count} row(s) have a reported_at more than {FUTURE_TOLERANCE_H} h "
+                       f"after the import (lines {_listed(self.future_lines, self.future_count)}); "
+                       "stored as given: check the date and its time zone")
+        return out
+
+
+def _listed(lines: list[int], count: int) -> str:
+    return ", ".join(map(str, lines)) + (" …" if count > len(lines) else "")
 
 
 # ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ import pyarrow as pa
 
 from gis.core.intake.checks import _TEXT_FIELDS, _as_text
 from gis.errors import InputError
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _geojson_table(document: Mapping[str, Any], path: Path) -> tuple[pa.Table, list]:
@@ -46,14 +49,39 @@ def _geojson_table(document: Mapping[str, Any], path: Path) -> tuple[pa.Table, l
             columns["lon"][-1], columns["lat"][-1] = _as_text(coords[0]), _as_text(coords[1])
         pre_field.append("geometry" if problem and isinstance(item, dict) else None)
         pre_reason.append(problem)
-    table = _json_columns(columns, len(features))
-    table = table.append_column("__pre_field", pa.array(pre_field, type=pa.string()))
-    table = table.append_column("__pre_reason", pa.array(pre_reason, type=pa.string()))
-    return table, features
+    return _json_columns(columns, len(features), pre_field=pre_field, pre_reason=pre_reason), features
 
 
-def _json_columns(columns: Mapping[str, list], n: int) -> pa.Table:
-    table = pa.table({name: pa.array(values, type=pa.string()) for name, values in columns.items()})
+def _json_columns(columns: Mapping[str, list], n: int, *, pre_field: list | None = None,
+                  pre_reason: list | None = None) -> pa.Table:
+    """Text columns of JSON items as a table for the row checks, with __rec, __line, __raw
+    and the whole-item problems found so far (``pre_field``, ``pre_reason``, one per item).
+
+    JSON may escape a lone UTF-16 surrogate (``"\\ud800"``), which is no text and
+    which no database column takes: the item is refused for it, its value kept
+    with U+FFFD in place so that the other checks can run.
+    """
+    pre_field = list(pre_field) if pre_field is not None else [None] * n
+    pre_reason = list(pre_reason) if pre_reason is not None else [None] * n
+    arrays = {}
+    for name, values in columns.items():
+        try:
+            arrays[name] = pa.array(values, type=pa.string())
+        except UnicodeEncodeError:
+            values = list(values)
+            for i, value in enumerate(values):
+                if value is None or not _SURROGATE.search(value):
+                    continue
+                if pre_reason[i] is None:
+                    pre_field[i] = name
+                    pre_reason[i] = (f"{name} holds a lone UTF-16 surrogate "
+                                     f"({_SURROGATE.search(value).group().encode('unicode_escape').decode()}), "
+                                     "which is not text; fix the \\u escape in the JSON")
+                values[i] = value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+            arrays[name] = pa.array(values, type=pa.string())
+    table = pa.table(arrays)
     table = table.append_column("__rec", pa.array(np.arange(n, dtype=np.int64)))
     table = table.append_column("__line", pa.array(np.arange(1, n + 1, dtype=np.int64)))
-    return table.append_column("__raw", pa.nulls(n, pa.string()))
+    table = table.append_column("__raw", pa.nulls(n, pa.string()))
+    table = table.append_column("__pre_field", pa.array(pre_field, type=pa.string()))
+    return table.append_column("__pre_reason", pa.array(pre_reason, type=pa.string()))

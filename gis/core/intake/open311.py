@@ -58,10 +58,8 @@ def _open311_table(document: list, path: Path, *, codes: Mapping[str, str],
         notes.append(note)
         pre_reason.append(None if isinstance(item, dict) else
                           f"the item is a JSON {type(item).__name__}, not a service request object")
-    table = _json_columns(columns, len(document))
+    table = _json_columns(columns, len(document), pre_reason=pre_reason)
     table = table.append_column("__category_note", pa.array(notes, type=pa.string()))
-    table = table.append_column("__pre_field", pa.nulls(len(document), pa.string()))
-    table = table.append_column("__pre_reason", pa.array(pre_reason, type=pa.string()))
     return table, document
 
 

@@ -229,6 +229,15 @@ def check_records(records: Sequence[Mapping[str, Any]], *, crs: str = "wgs84", s
     return _check(table, state)
 
 
+def _json_int(text: str) -> int | str:
+    """A JSON integer; one too long for Python to convert (over 4,300 digits) stays text,
+    for the row checks to refuse (an id that long, a coordinate that large)."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
 def _open_document(path: Path) -> tuple[str, str, Any]:
     """(format, encoding, parsed JSON or None) of an incident file."""
     suffix = path.suffix.lower()
@@ -243,10 +252,15 @@ def _open_document(path: Path) -> tuple[str, str, Any]:
         return "csv", encoding, None
     try:
         with path.open(encoding=encoding) as handle:
-            document = json.load(handle)
+            document = json.load(handle, parse_int=_json_int)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno} "
                          f"column {exc.colno}", fix="fix the JSON at the place named") from None
+    except UnicodeDecodeError as exc:
+        # detect_encoding tells GB18030 by a sample; a bad byte past it shows here
+        raise InputError(f"{path.name} is neither UTF-8 nor GB18030 (byte "
+                         f"0x{exc.object[exc.start:exc.start + 1].hex()} that {encoding} cannot "
+                         "decode)", fix="save it as UTF-8 text") from None
     except RecursionError:
         # Python's JSON reader recurses once per level: a hostile document of deep brackets
         raise InputError(f"{path.name} nests arrays or objects too deeply to read",

@@ -43,6 +43,9 @@ DONE_STATUSES: tuple[str, ...] = ("resolved", "verified", "closed")
 #: 办结: the stage that completes a case (结案); KPIs count completions by it.
 CLOSED_STATUS = "closed"
 
+#: 督办: the stage a leader's supervision puts an open case in (the one move a leader may make).
+SUPERVISED_STATUS = "supervised"
+
 #: Stages that still await the handler: every stage but the done ones.
 OPEN_STATUSES: tuple[str, ...] = tuple(s for s in STATUSES if s not in DONE_STATUSES)
 

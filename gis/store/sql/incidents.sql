@@ -38,8 +38,10 @@ WHERE NOT EXISTS (SELECT 1 FROM incident o WHERE o.source = s.source AND o.exter
 -- merge on (source, external_id), set-based: rows with a new key are inserted, rows whose
 -- stored values differ are updated, identical rows left alone; one event per new incident
 -- (at its report time) and per change. Every part reads the snapshot of the statement's
--- start: a key another transaction stored meanwhile fails the insert (unique violation), and
--- store.save_incoming_merged runs the statement again (a plain INSERT is twice as fast as ON CONFLICT).
+-- start, so store.save_incoming_merged takes the merge lock in a statement before this one:
+-- concurrent imports merge one after another, each seeing the keys the one before stored.
+-- A key a writer outside that lock stored meanwhile fails the insert (unique violation) and
+-- the statement runs again (a plain INSERT is twice as fast as ON CONFLICT).
 WITH fresh AS (
     INSERT INTO incident AS i (source, external_id, category, status, tier, priority, description, address,
                                reporter_phone, reported_at, due_at, closed_at, geom, input_crs, micro_code,
@@ -119,7 +121,7 @@ CREATE TEMP TABLE reassigned (
 -- name: fetch_incident
 SELECT id, source, external_id, category, status, tier, priority, description, address, reported_at, due_at,
        closed_at, ST_X(geom) AS lon, ST_Y(geom) AS lat, input_crs, micro_code, exclusive_code, suggested_code,
-       suggested_distance_m, assignee, handler
+       suggested_distance_m, assignee, handler, reporter_phone
 FROM incident WHERE source = %(source)s AND external_id = %(external_id)s;
 
 -- name: fetch_incident_events
@@ -154,7 +156,8 @@ FROM incident i LEFT JOIN import_batch b ON b.id = i.batch_id
 WHERE b.kind IS DISTINCT FROM 'demo';
 
 -- name: save_incidents_truncated
-TRUNCATE incident, incident_event;
+-- the owner's function (jobs own no table), for a user with the maintain right
+SELECT gis_truncate_incidents();
 
 -- name: save_demo_incidents_removed
 DELETE FROM incident WHERE batch_id IN (SELECT id FROM import_batch WHERE kind = 'demo');
