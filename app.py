@@ -1,24 +1,38 @@
-"""网格通 — the Streamlit entry: a router over ui/pages, nothing else."""
+"""网格通 — the Streamlit entry: sign-in, then a router over the pages the user's role may open.
+
+Until the browser session has signed in, no page runs and no data is read,
+whatever the URL; the pages a role may not use are hidden from the menu and
+refuse to run. Database trouble (busy, restarting, schema out of date) is shown
+in Chinese, and a restart is waited out without a reload (ui/widgets.run_guarded).
+"""
 
 import streamlit as st
 
-from gis.errors import DatabaseBusy, DatabaseUnavailable, SchemaOutOfDate
+from ui import auth, cached, widgets
 
 # an emoji page icon becomes a data: URI; a ":material/…:" one is fetched from Google (offline rule)
 st.set_page_config(page_title="网格通 · 网格化治理", page_icon="🗺️", layout="wide")
+widgets.hide_english_hints()
 
-pages = [
-    st.Page("ui/pages/situation.py", title="态势地图", icon=":material/map:", url_path="map", default=True),
-    st.Page("ui/pages/cases.py", title="工单", icon=":material/assignment:", url_path="cases"),
-    st.Page("ui/pages/bulletin.py", title="周通报", icon=":material/summarize:", url_path="bulletin"),
-    st.Page("ui/pages/status.py", title="系统状态", icon=":material/settings:", url_path="status"),
-]
-try:
-    st.navigation(pages).run()
-except DatabaseBusy:
-    st.warning("数据库繁忙，请稍后重试。")
-except DatabaseUnavailable:
-    # the pool reconnects by itself once the server is back: a refresh is enough
-    st.warning("暂时无法连接数据库，请稍后刷新页面重试。")
-except SchemaOutOfDate:
-    st.error("数据库结构不是最新版本，请管理员运行 python -m gis db init 后刷新页面。")
+
+def main() -> None:
+    services = cached.services()
+    user = auth.current_user()
+    if user is not None and not auth.still_valid(services, user):
+        # disabled, or given another role or scope since signing in: sign in again
+        auth.sign_out_state()
+        st.session_state["sign_in_notice"] = "账号权限已变更，请重新登录。"
+        user = None
+    navigation = st.navigation(auth.navigation_pages(user), position="sidebar" if user else "hidden")
+    if user is None:
+        auth.sign_in_page(services)
+        return
+    if st.session_state.pop(auth.JUST_SIGNED_IN, False) and navigation.title not in {
+            p.title for p in auth.menu(user)}:
+        # signed in on a page of the previous user's (or a link) that this role may not open
+        st.switch_page(auth.menu(user)[0].file)
+    auth.sidebar_user(user)
+    navigation.run()
+
+
+widgets.run_guarded(main)

@@ -2,8 +2,16 @@
 
 Streamlit serves many users from one process: one :class:`Services` (the
 pool that waits when busy, and the per-version grid caches) is a cached
-resource; data caches are bounded (``ttl``, ``max_entries``). Filters are
-frozen dataclasses, so they are the cache keys.
+resource, unbound and shared; each call binds the signed-in user to it
+(``as_user``), so every job runs under that user's row-level security.
+
+Data caches are bounded (``ttl``, ``max_entries``) and keyed by the user's
+``cache_key`` (role and scope: users with the same key see the same rows and
+the same masking), so nobody is ever served a frame read for another scope.
+Each cached function takes that key as its first, hashed argument and the
+principal as ``_user`` (unhashed: it only binds the job); the public
+functions below pass both, so they cannot disagree. Filters are frozen
+dataclasses, so they are cache keys too.
 """
 
 from __future__ import annotations
@@ -16,39 +24,55 @@ import pandas as pd
 import streamlit as st
 
 from gis import maps, workflows
+from gis.core.access import Principal
 from gis.core.metrics import CaseFilter
 from gis.workflows import Services
 
 TTL_S = 60
+CacheKey = tuple[str, str | None]
 
 
 @st.cache_resource(show_spinner="连接数据库…")
 def services() -> Services:
-    """The shared services; an out-of-date schema is refused with the fix (``db init``)."""
-    return workflows.connect(maxconn=8)
+    """The shared services, bound to nobody (a job run on them sees nothing); an out-of-date
+    schema is refused with the fix (``db init``)."""
+    return workflows.connect(principal=None, maxconn=8)
+
+
+def for_user(user: Principal) -> Services:
+    """The shared pool and caches, bound to ``user`` (cheap: one per call)."""
+    return services().as_user(user)
 
 
 @st.cache_data(ttl=30, max_entries=4, show_spinner=False)
 def server_status() -> dict[str, Any]:
+    """Versions and where the data live: no rows of anybody's, so shared by all."""
     services()
     return workflows.server_status()
 
 
-def active_grids() -> gpd.GeoDataFrame:
-    """The active grids: a copy from the services' per-version cache (no pickling per page run,
-    and a new grid version shows at once)."""
-    return workflows.active_grids(services())
+def active_grids(user: Principal) -> gpd.GeoDataFrame:
+    """The grids ``user`` may see in the active version: a copy from the services' cache,
+    which is keyed by version and scope (no pickling per page run; a new version shows at once)."""
+    return workflows.active_grids(for_user(user))
 
 
-def simplified_grids(level: str, within: str | None, zoom: int) -> gpd.GeoDataFrame:
+def grid_tree(user: Principal):
+    """The grid tree of the grids ``user`` may see (cached by the services per version and scope)."""
+    return workflows.grid_tree(for_user(user))
+
+
+def simplified_grids(user: Principal, level: str, within: str | None, zoom: int) -> gpd.GeoDataFrame:
     """Grids of one level under ``within``, coverage-simplified for ``zoom`` (neighbours still meet)."""
-    return _simplified_grids(workflows.grid_version(services()).id, level, within, zoom)
+    version_id = workflows.grid_version(for_user(user)).id
+    return _simplified_grids(user.cache_key, user, version_id, level, within, zoom)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
-def _simplified_grids(version_id: int, level: str, within: str | None, zoom: int) -> gpd.GeoDataFrame:
+def _simplified_grids(key: CacheKey, _user: Principal, version_id: int, level: str, within: str | None,
+                      zoom: int) -> gpd.GeoDataFrame:
     # keyed by the grid version: a new version draws its own shapes at once
-    version = workflows.grid_version(services(), version_id)
+    version = workflows.grid_version(for_user(_user), version_id)
     shown = version.level(level)
     if within is not None:
         shown = shown[shown["code"].isin(version.tree.units_under(within, level))]
@@ -57,35 +81,57 @@ def _simplified_grids(version_id: int, level: str, within: str | None, zoom: int
     return maps.simplify_coverage(shown, tolerance_m=maps.tolerance_for_zoom(zoom))
 
 
-@st.cache_data(ttl=TTL_S, max_entries=64, show_spinner=False)
-def situation(flt: CaseFilter, level: str | None, within: str | None) -> workflows.Situation:
+def situation(user: Principal, flt: CaseFilter, level: str | None, within: str | None) -> workflows.Situation:
     """The situation page's data (KPIs, units at ``level`` under ``within``, heat, trend,
     categories) from one job on one connection; units without geometry (shapes are cached apart)."""
-    data = workflows.situation(services(), flt, level=level, within=within)
+    return _situation(user.cache_key, user, flt, level, within)
+
+
+@st.cache_data(ttl=TTL_S, max_entries=64, show_spinner=False)
+def _situation(key: CacheKey, _user: Principal, flt: CaseFilter, level: str | None,
+               within: str | None) -> workflows.Situation:
+    data = workflows.situation(for_user(_user), flt, level=level, within=within)
     units = None if data.units is None else pd.DataFrame(data.units.drop(columns="geometry"))
     return replace(data, units=units)
 
 
+def cases(user: Principal, flt: CaseFilter, search: str, open_only: bool, limit: int) -> pd.DataFrame:
+    """The cases ``user`` may see that match the filter, newest first."""
+    return _cases(user.cache_key, user, flt, search, open_only, limit)
+
+
 @st.cache_data(ttl=TTL_S, max_entries=32, show_spinner=False)
-def cases(flt: CaseFilter, search: str, open_only: bool, limit: int) -> pd.DataFrame:
-    return workflows.cases(services(), flt, search=search or None, open_only=open_only, limit=limit)
+def _cases(key: CacheKey, _user: Principal, flt: CaseFilter, search: str, open_only: bool,
+           limit: int) -> pd.DataFrame:
+    return workflows.cases(for_user(_user), flt, search=search or None, open_only=open_only, limit=limit)
+
+
+def staff(user: Principal, codes: tuple[str, ...]) -> pd.DataFrame:
+    """The staff of the grids ``codes`` (phones masked)."""
+    return _staff(user.cache_key, user, codes)
 
 
 @st.cache_data(ttl=TTL_S, max_entries=64, show_spinner=False)
-def staff(codes: tuple[str, ...]) -> pd.DataFrame:
-    return workflows.fetch_staff(services(), grid_codes=list(codes))
+def _staff(key: CacheKey, _user: Principal, codes: tuple[str, ...]) -> pd.DataFrame:
+    return workflows.fetch_staff(for_user(_user), grid_codes=list(codes))
+
+
+def incident_history(user: Principal, source: str, external_id: str) -> tuple[dict[str, Any], pd.DataFrame]:
+    """One case and its events; the reporter's phone masked for roles that mask personal data."""
+    return _incident_history(user.cache_key, user, source, external_id)
 
 
 @st.cache_data(ttl=TTL_S, max_entries=64, show_spinner=False)
-def incident_history(source: str, external_id: str) -> tuple[dict[str, Any], pd.DataFrame]:
-    return workflows.incident_history(services(), source=source, external_id=external_id)
+def _incident_history(key: CacheKey, _user: Principal, source: str,
+                      external_id: str) -> tuple[dict[str, Any], pd.DataFrame]:
+    return workflows.incident_history(for_user(_user), source=source, external_id=external_id)
+
+
+def bulletin(user: Principal, week: str, min_due: int):
+    """The weekly bulletin of the communities ``user`` may see."""
+    return _bulletin(user.cache_key, user, week, min_due)
 
 
 @st.cache_data(ttl=TTL_S, max_entries=16, show_spinner=False)
-def bulletin(week: str, min_due: int):
-    return workflows.weekly_bulletin(services(), week, min_due=min_due)
-
-
-def grid_tree():
-    """The active version's grid tree (cached by the services per version; one short borrow)."""
-    return workflows.grid_tree(services())
+def _bulletin(key: CacheKey, _user: Principal, week: str, min_due: int):
+    return workflows.weekly_bulletin(for_user(_user), week, min_due=min_due)

@@ -1,17 +1,23 @@
-"""Widgets the pages share: the filter sidebar, KPI cards, Chinese labels for codes."""
+"""Widgets the pages share: the filter sidebar, KPI cards, Chinese labels for codes, audited
+downloads, and the guard that keeps a page's database trouble on screen in Chinese."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any, Callable
 
 import pandas as pd
 import streamlit as st
 
-from gis.core import metrics
-from gis.core.hierarchy import LEVEL_NAMES_ZH
+from gis import workflows
+from gis.core import access, metrics
+from gis.core.access import Principal
+from gis.core.hierarchy import LEVEL_NAMES_ZH, LEVELS
 from gis.core.metrics import SOURCES_ZH, CaseFilter
 from gis.core.rules import config, lifecycle
+from gis.errors import DatabaseBusy, DatabaseUnavailable, SchemaOutOfDate
 from ui import cached, state
 
 
@@ -25,21 +31,48 @@ def status_names() -> dict[str, str]:
     return {s: lifecycle.status_name_zh(s) for s in lifecycle.STATUSES}
 
 
-def active_grids_or_stop():
-    """The active grids; with none stored, say how to load them and stop the page."""
+def active_grids_or_stop(user: Principal):
+    """The active grids ``user`` may see; with none, say so and stop the page."""
     from gis.errors import InputError
     try:
-        return cached.active_grids()
+        return cached.active_grids(user)
     except InputError as exc:
         st.error(f"尚无网格数据：{exc}")
         st.stop()
 
 
-def sidebar_filter() -> CaseFilter:
-    """Date range, category, source, status and street in the sidebar; kept in the URL."""
+def home_unit(user: Principal, grids: pd.DataFrame) -> str | None:
+    """Where ``user``'s views start and how far up they may go: the scope, when it is a grid of
+    the nesting (district … micro-grid) among ``grids``; else the district, if visible."""
+    levels = dict(zip(grids["code"], grids["level"]))
+    if levels.get(user.scope) in LEVELS:
+        return user.scope
+    districts = sorted(code for code, level in levels.items() if level == "district")
+    return districts[0] if districts else None
+
+
+def in_scope(user: Principal, code: str | None, grids: pd.DataFrame) -> bool:
+    """Whether ``code`` is the user's home unit or below it (an ancestor shown in a breadcrumb
+    is not: a street's leader has no district view)."""
+    home = home_unit(user, grids)
+    if code is None or home is None or code not in set(grids["code"]):
+        return False
+    if grids.loc[grids["level"] == "district", "code"].isin([home]).any():
+        return True  # the whole district: every visible grid, exclusive grids included
+    return home in {step["code"] for step in cached.grid_tree(user).path(code)}
+
+
+def sidebar_filter(user: Principal) -> CaseFilter:
+    """Date range, category, source, status and street in the sidebar; kept in the URL.
+
+    The street box is for users who see the whole district; others see the name of
+    their scope instead, and a unit outside it (a link shared by someone else) is dropped.
+    """
     flt = state.filter_from_url()
-    grids = cached.active_grids()
+    grids = cached.active_grids(user)
     streets = grids[grids["level"] == "street"].sort_values("code")
+    home = home_unit(user, grids)
+    sees_district = home is not None and (grids.loc[grids["code"] == home, "level"] == "district").any()
     with st.sidebar:
         st.subheader("筛选")
         picked = st.date_input("日期范围", value=(flt.since, flt.until), max_value=state.today() + timedelta(days=1),
@@ -54,18 +87,23 @@ def sidebar_filter() -> CaseFilter:
         statuses = st.multiselect("状态", list(statuses_zh),
                                   default=[s for s in flt.statuses or () if s in statuses_zh],
                                   format_func=statuses_zh.get, placeholder="全部状态", key="f_statuses")
-        street_names = dict(zip(streets["code"], streets["name"]))
-        current_street = _street_of(flt.unit)
-        # The URL's unit (set by this box, the breadcrumb or a map click) is the truth: a keyed
-        # widget keeps its own value across reruns, so it is brought in line with the URL here,
-        # and a choice in the box reaches the URL through its callback before the script runs.
-        # ("" is 全区: a selectbox shows None as no choice at all)
-        if st.session_state.get("f_street") != (current_street or ""):
-            st.session_state["f_street"] = current_street or ""
-        st.selectbox("街道", ["", *street_names], format_func=lambda c: street_names.get(c, "全区"),
-                     key="f_street", on_change=_street_to_url)
-    # a unit that is not an active grid (a stale link, an older grid version) falls back to the district
-    unit = flt.unit if flt.unit in set(grids["code"]) else None
+        if sees_district:
+            street_names = dict(zip(streets["code"], streets["name"]))
+            current_street = _street_of(user, flt.unit)
+            # The URL's unit (set by this box, the breadcrumb or a map click) is the truth: a keyed
+            # widget keeps its own value across reruns, so it is brought in line with the URL here,
+            # and a choice in the box reaches the URL through its callback before the script runs.
+            # ("" is 全区: a selectbox shows None as no choice at all)
+            if st.session_state.get("f_street") != (current_street or ""):
+                st.session_state["f_street"] = current_street or ""
+            st.selectbox("街道", ["", *street_names], format_func=lambda c: street_names.get(c, "全区"),
+                         key="f_street", on_change=_street_to_url)
+        elif home is not None:
+            names = dict(zip(grids["code"], grids["name"]))
+            st.caption(f"范围：{names.get(home, home)}")
+    # a unit that is not a grid the user may open (a stale link, an older grid version, another
+    # user's scope) falls back to the user's whole scope
+    unit = flt.unit if in_scope(user, flt.unit, grids) else None
     new = CaseFilter(since=since, until=until, categories=tuple(categories) or None, sources=tuple(sources) or None,
                      statuses=tuple(statuses) or None, unit=unit)
     state.filter_to_url(new)
@@ -81,8 +119,8 @@ def _street_to_url() -> None:
         del st.query_params["unit"]
 
 
-def _street_of(code: str | None) -> str | None:
-    return cached.grid_tree().ancestor(code, "street")
+def _street_of(user: Principal, code: str | None) -> str | None:
+    return cached.grid_tree(user).ancestor(code, "street")
 
 
 pct = metrics.format_rate
@@ -121,6 +159,9 @@ def cases_table(frame: pd.DataFrame) -> pd.DataFrame:
         "地址": frame["address"],
         "描述": frame["description"],
     })
+    # an empty cell, not the table's "None", where nothing is stored
+    text = ["微网格", "专属网格", "责任人", "地址", "描述"]
+    out[text] = out[text].astype(object).where(out[text].notna(), "")
     return out
 
 
@@ -129,20 +170,52 @@ def _local(values: pd.Series) -> pd.Series:
     return times.dt.tz_convert("Asia/Shanghai").dt.strftime("%Y-%m-%d %H:%M").fillna("")
 
 
-def download_frame(frame: pd.DataFrame, *, name: str, key: str) -> None:
-    """CSV (UTF-8 with BOM, opens in Excel) and XLSX download buttons."""
+def may_export(user: Principal | None) -> bool:
+    """Whether ``user``'s role may download data (every download is audited)."""
+    return user is not None and user.can(access.EXPORT)
+
+
+def download_button(user: Principal, label: str, data: bytes | Callable[[], bytes], *, file_name: str, mime: str,
+                    key: str, what: str, rows: int, container: Any = st) -> None:
+    """One download button, shown only to roles that may export; each click is written to the
+    audit trail (what, rows, file) by the button's ``on_click`` callback, which runs in the
+    rerun the click starts."""
+    if not may_export(user):
+        return
+    notice = st.session_state.pop("export_notice", None)
+    if notice:
+        st.warning(notice)
+    container.download_button(label, data, file_name=file_name, mime=mime, key=key, on_click=_record_export,
+                              args=(user, what, rows, file_name))
+
+
+def _record_export(user: Principal, what: str, rows: int, file_name: str) -> None:
+    try:
+        workflows.record_export(cached.for_user(user), what=what, rows=rows, detail={"file": file_name})
+    except (DatabaseBusy, DatabaseUnavailable):
+        # the browser has the file already; say that the record of it is missing (a callback
+        # has no place on the page, so the next run shows it)
+        st.session_state["export_notice"] = "下载未能记入审计日志：数据库暂时不可用。"
+
+
+def download_frame(user: Principal, frame: pd.DataFrame, *, name: str, key: str, what: str) -> None:
+    """CSV (UTF-8 with BOM, opens in Excel) and XLSX download buttons, for roles that may export;
+    every download is audited (:func:`download_button`)."""
     import io
+    if not may_export(user):
+        return
     c1, c2 = st.columns(2)
-    c1.download_button("下载 CSV", frame.to_csv(index=False).encode("utf-8-sig"), file_name=f"{name}.csv",
-                       mime="text/csv", key=f"{key}-csv")
+    download_button(user, "下载 CSV", frame.to_csv(index=False).encode("utf-8-sig"), file_name=f"{name}.csv",
+                    mime="text/csv", key=f"{key}-csv", what=what, rows=len(frame), container=c1)
     buf = io.BytesIO()
     frame.to_excel(buf, index=False, engine="openpyxl")
-    c2.download_button("下载 Excel", buf.getvalue(), file_name=f"{name}.xlsx", key=f"{key}-xlsx",
-                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    download_button(user, "下载 Excel", buf.getvalue(), file_name=f"{name}.xlsx", key=f"{key}-xlsx",
+                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", what=what,
+                    rows=len(frame), container=c2)
 
 
-def masked_staff(codes: list[str], names: dict[str, str]) -> pd.DataFrame:
-    staff = cached.staff(tuple(codes))
+def masked_staff(user: Principal, codes: list[str], names: dict[str, str]) -> pd.DataFrame:
+    staff = cached.staff(user, tuple(codes))
     return pd.DataFrame({"网格": staff["grid_code"].map(lambda c: names.get(c, c)), "岗位": staff["role"],
                          "姓名": staff["name"], "电话": staff["phone"]})
 
@@ -159,7 +232,58 @@ def metric_value(stats: pd.DataFrame, metric: str) -> pd.Series:
     return stats[metric].astype(float) * (100 if metric.endswith("_rate") else 1)
 
 
+# -- the page guard ---------------------------------------------------------------------------------
+
+#: How long a page waits between attempts while the database is away, and for how long it keeps
+#: trying by itself before it offers a button (a restart takes seconds; longer is an outage).
+RECONNECT_WAIT_S = 2.0
+RECONNECT_FOR_S = 120.0
+_DOWN_SINCE = "db_down_since"
+_FAILED_LAST = "db_failed_last_run"
+
+
+def run_guarded(run: Callable[[], None]) -> None:
+    """Run the page; database trouble becomes a notice in Chinese instead of a traceback.
+
+    When the server is away (a restart), the page says 数据库重连中… and runs itself
+    again every :data:`RECONNECT_WAIT_S` seconds until it answers (the pool reconnects
+    by itself), for :data:`RECONNECT_FOR_S` seconds; the user need not reload.
+    """
+    # The outage's start is forgotten once a run has got through. That is known at the start
+    # of the next run: a page that ends early (st.stop) keeps no session-state change made after.
+    if not st.session_state.get(_FAILED_LAST):
+        st.session_state.pop(_DOWN_SINCE, None)
+    st.session_state[_FAILED_LAST] = False
+    try:
+        run()
+    except DatabaseBusy:
+        st.warning("数据库繁忙，请稍后重试。")
+    except DatabaseUnavailable:
+        st.session_state[_FAILED_LAST] = True
+        _reconnect()
+    except SchemaOutOfDate:
+        st.error("数据库结构不是最新版本，请管理员运行 python -m gis db init 后刷新页面。")
+
+
+def _reconnect() -> None:
+    since = st.session_state.setdefault(_DOWN_SINCE, time.monotonic())
+    if time.monotonic() - since < RECONNECT_FOR_S:
+        st.info("数据库重连中…")
+        time.sleep(RECONNECT_WAIT_S)
+        st.rerun()
+    st.warning("暂时无法连接数据库，请稍后重试。")
+    if st.button("重新连接", key="reconnect"):
+        st.session_state.pop(_DOWN_SINCE, None)
+        st.rerun()
+
+
+def hide_english_hints() -> None:
+    """Hide Streamlit's own English input hints ("Press Enter to apply"): the app speaks Chinese only."""
+    st.html("<style>[data-testid='InputInstructions'] { display: none; }</style>")
+
+
 __all__ = ["sidebar_filter", "kpi_cards", "cases_table", "download_frame", "masked_staff", "pct", "level_name",
-           "demo_notice", "metric_value", "unit_filter", "category_names", "status_names"]
+           "demo_notice", "metric_value", "unit_filter", "category_names", "status_names", "download_button",
+           "may_export", "home_unit", "in_scope", "run_guarded", "hide_english_hints"]
 
 

@@ -6,6 +6,12 @@ text needs a font such as fonts-wqy-microhei (``./dev.sh`` installs both). The m
 page is opened with ``?basemap=none``: without tiles the browser needs nothing
 from the internet, so the tests run offline and can check that it asks for nothing.
 
+Every page needs a signed-in browser session: the tests sign in through the form
+(账号, 密码, 登录) with accounts made on the shared demo database (idempotently, as
+tests/ui/conftest.py does), and a fresh page (``page.goto``) is a new session that
+signs in again. The test of hostile text runs a second app on a small database of
+its own, so nothing is written to the shared demo database but accounts and audit rows.
+
 Screenshots and the server's log go to ``test-output/browser/`` (git-ignored); with
 ``UPDATE_SCREENSHOT=1`` the map screenshot is also copied to ``docs/screenshot-map.png``
 for the README.
@@ -13,13 +19,18 @@ for the README.
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -27,8 +38,13 @@ import openpyxl
 import pytest
 
 from gis import workflows
+from gis.core.access import SYSTEM
+from gis.core.china_time import CHINA_TZ
+from gis.core.hierarchy import GridTree
 from gis.settings import PROJECT_ROOT
 from gis.workflows import Services
+from tests.conftest import X0, Y0, D
+from tests.ui.conftest import PASSWORD, demo_scopes, ensure_account
 
 pytestmark = pytest.mark.browser
 
@@ -65,20 +81,20 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, *, timeout_s: flo
                 f"{log.read_text(errors='replace')}")
 
 
-@pytest.fixture(scope="module")
-def app_url(demo_database_url):
-    """``http://127.0.0.1:PORT`` of ``streamlit run app.py`` on the demo services; stopped afterwards."""
+@contextlib.contextmanager
+def serving(database_url: str, *, log_name: str = "streamlit.log"):
+    """``streamlit run app.py`` on ``database_url``: yields ``http://127.0.0.1:PORT``; stopped afterwards."""
     OUTPUT.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("GIS_HOME", "GIS_PORT")}
-    env["DATABASE_URL"] = demo_database_url
-    log = OUTPUT / "streamlit.log"
+    env["DATABASE_URL"] = database_url
+    log = OUTPUT / log_name
     with log.open("w") as out:
-        # server.address: listen on loopback only (this also spares Streamlit its look-up of
-        # the machine's external address)
+        # no --server.address: .streamlit/config.toml makes the app listen on loopback only
+        # (this also spares Streamlit its look-up of the machine's external address)
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.headless", "true", "--server.address", "127.0.0.1"],
+             "--server.headless", "true"],
             cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -91,6 +107,26 @@ def app_url(demo_database_url):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def app_url(demo_database_url):
+    """``http://127.0.0.1:PORT`` of ``streamlit run app.py`` on the demo services; stopped afterwards."""
+    with serving(demo_database_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def accounts(demo_database_url) -> dict[str, str]:
+    """Account names per role on the demo database (``br_<role>``, password :data:`PASSWORD`): the
+    analyst and the dispatcher see the district, the leader 航海西路街道, the community account its
+    first community."""
+    with Services.for_url(demo_database_url, principal=SYSTEM, maxconn=1) as system:
+        scopes = demo_scopes(workflows.active_grids(system))
+        for role in ("analyst", "leader", "community"):
+            ensure_account(system, f"br_{role}", role=role, scope=scopes[role], password=PASSWORD,
+                           display_name=f"浏览器{role}")
+    return {role: f"br_{role}" for role in ("analyst", "leader", "community")} | {"scopes": scopes}
 
 
 @pytest.fixture(scope="module")
@@ -113,25 +149,52 @@ class Requests(list):
                 if urlsplit(url).scheme not in NO_NETWORK_SCHEMES and urlsplit(url).hostname not in LOCAL_HOSTS]
 
 
-@pytest.fixture
-def context(browser):
-    """A fresh browser context (own cookies, downloads allowed) whose requests are recorded."""
+def new_context(browser):
+    """A fresh browser context (own cookies, downloads allowed) whose requests and dialogs
+    (``alert`` and the like, dismissed) are recorded."""
     context = browser.new_context(viewport={"width": 1600, "height": 1000}, accept_downloads=True,
                                   locale="zh-CN", timezone_id="Asia/Shanghai")
     context.set_default_timeout(TIMEOUT_MS)
     context.requests = Requests()
+    context.dialogs = []
     context.on("request", lambda r: context.requests.append((r.url, r.frame.url if r.frame else "?")))
-    context.on("page", lambda page: page.on("websocket", lambda ws: context.requests.append((ws.url, page.url))))
+
+    def watch(page) -> None:
+        page.on("websocket", lambda ws: context.requests.append((ws.url, page.url)))
+        page.on("dialog", lambda dialog: (context.dialogs.append(dialog.message), dialog.dismiss()))
+    context.on("page", watch)
+    return context
+
+
+@pytest.fixture
+def context(browser):
+    context = new_context(browser)
     try:
         yield context
     finally:
         context.close()
 
 
-def open_map(context, app_url: str, query: str = "basemap=none"):
-    """The situation map (the default page), its Leaflet map drawn: ``(page, map frame)``."""
+def sign_in(page, name: str, password: str = PASSWORD) -> None:
+    """Fill the sign-in form and wait for the signed-in app (its 退出登录 button)."""
+    page.get_by_label("账号", exact=True).fill(name)
+    page.get_by_label("密码", exact=True).fill(password)
+    page.get_by_role("button", name="登录", exact=True).click()
+    page.get_by_role("button", name="退出登录").wait_for()
+
+
+def open_signed_in(context, url: str, name: str):
+    """A new page (a new session) at ``url``, signed in as ``name`` there."""
     page = context.new_page()
-    page.goto(f"{app_url}/?{query}")
+    page.goto(url)
+    sign_in(page, name)
+    return page
+
+
+def open_map(context, app_url: str, query: str = "basemap=none", *, name: str = "br_analyst"):
+    """The situation map (the default page), signed in as ``name`` (the district's analyst), its
+    Leaflet map drawn: ``(page, map frame)``."""
+    page = open_signed_in(context, f"{app_url}/?{query}", name)
     frame = page.frame_locator(MAP_FRAME)
     frame.locator(".leaflet-container").wait_for()
     frame.locator(".leaflet-overlay-pane path.leaflet-interactive").first.wait_for()
@@ -177,14 +240,14 @@ def assert_no_app_error(page) -> None:
 
 
 def grids(demo_database_url):
-    with Services.for_url(demo_database_url, maxconn=1) as services:
+    with Services.for_url(demo_database_url, principal=SYSTEM, maxconn=1) as services:
         return workflows.active_grids(services)
 
 
 # -- the situation map --------------------------------------------------------------------------------
 
 
-def test_map_draws_the_district_choropleth_and_heat(context, app_url):
+def test_map_draws_the_district_choropleth_and_heat(context, app_url, accounts):
     page, frame = open_map(context, app_url)
     settle(page)
     assert_no_app_error(page)
@@ -225,7 +288,7 @@ def screenshot_map(page) -> None:
         shutil.copyfile(path, docs / "screenshot-map.png")
 
 
-def test_a_heat_layer_can_be_switched_off_in_the_layer_control(context, app_url):
+def test_a_heat_layer_can_be_switched_off_in_the_layer_control(context, app_url, accounts):
     page, frame = open_map(context, app_url)
     hazard = frame.locator(".leaflet-control-layers label", has_text="热力 · 安全隐患").locator("input")
     assert hazard.is_checked()
@@ -240,7 +303,7 @@ def test_a_heat_layer_can_be_switched_off_in_the_layer_control(context, app_url)
     assert heat.count() == 1
 
 
-def test_clicking_a_street_on_the_map_drills_down_and_the_breadcrumb_comes_back(context, app_url,
+def test_clicking_a_street_on_the_map_drills_down_and_the_breadcrumb_comes_back(context, app_url, accounts,
                                                                               demo_database_url):
     page, _ = open_map(context, app_url)
     settle(page)
@@ -276,7 +339,7 @@ def test_clicking_a_street_on_the_map_drills_down_and_the_breadcrumb_comes_back(
 # -- offline: nothing but the app's own server ----------------------------------------------------------
 
 
-def test_the_map_and_its_code_come_from_the_app_server_only(context, app_url):
+def test_the_map_and_its_code_come_from_the_app_server_only(context, app_url, accounts):
     page, frame = open_map(context, app_url)
     settle(page)
     hazard = frame.locator(".leaflet-control-layers label", has_text="热力 · 安全隐患").locator("input")
@@ -288,25 +351,38 @@ def test_the_map_and_its_code_come_from_the_app_server_only(context, app_url):
     assert Requests(from_map).remote() == []
 
 
-def test_the_app_asks_nothing_of_any_host_but_its_own(context, app_url):
-    page, frame = open_map(context, app_url)
+def test_the_app_asks_nothing_of_any_host_but_its_own(context, app_url, accounts):
+    # every request of a working session: the sign-in, the map, a case with its map, a CSV and
+    # the bulletin's Excel; all to the app's own server (or data:/blob: in the browser)
+    page = context.new_page()
+    page.goto(f"{app_url}/?basemap=none")
+    page.get_by_label("账号", exact=True).wait_for()
+    sign_in(page, accounts["analyst"])
+    frame = page.frame_locator(MAP_FRAME)
+    frame.locator(".leaflet-overlay-pane path.leaflet-interactive").first.wait_for()
     settle(page)
     frame.locator(".leaflet-control-layers label", has_text="热力 · 安全隐患").locator("input").uncheck()
-    page.goto(f"{app_url}/bulletin")
+    page = open_signed_in(context, f"{app_url}/cases?basemap=none", accounts["analyst"])
+    select_first_case(page)
+    open_case_popup(page)
+    with page.expect_download():
+        page.get_by_role("button", name="下载 CSV").click()
+    settle(page)
+    page = open_signed_in(context, f"{app_url}/bulletin", accounts["analyst"])
     page.get_by_text("各社区办理情况排名").wait_for()
     with page.expect_download():
         page.get_by_role("button", name="下载 Excel").click()
     settle(page)
     assert len(context.requests) > 20
+    assert any(url.startswith("ws://127.0.0.1") for url, _ in context.requests)  # the session's websocket
     assert context.requests.remote() == []
 
 
 # -- the weekly bulletin ------------------------------------------------------------------------------
 
 
-def test_bulletin_excel_downloads_with_the_community_ranking(context, app_url, tmp_path):
-    page = context.new_page()
-    page.goto(f"{app_url}/bulletin")
+def test_bulletin_excel_downloads_with_the_community_ranking(context, app_url, accounts, tmp_path):
+    page = open_signed_in(context, f"{app_url}/bulletin", accounts["analyst"])
     page.get_by_text("各社区办理情况排名").wait_for()
     assert_no_app_error(page)
     with page.expect_download() as download:
@@ -320,3 +396,142 @@ def test_bulletin_excel_downloads_with_the_community_ranking(context, app_url, t
     header = [c.value for c in sheet[1]]
     assert {"排名", "街道", "社区"} <= set(header)
     assert sheet.max_row == 1 + 157
+
+
+# -- signing in, scopes and hostile text ------------------------------------------------------------
+
+CASE_NUMBER = re.compile(r"(12345|SSP|XC|SZCG)-\d{4}-\d+")
+
+
+def cases_count(page) -> int:
+    """The 共 N 条 of the case list."""
+    caption = page.get_by_text(re.compile(r"^共 \d+ 条")).first
+    caption.wait_for()
+    return int(re.search(r"\d+", caption.inner_text()).group())
+
+
+def select_first_case(page) -> None:
+    """Tick the first row of the case table (a canvas: its row marker is clicked by position)
+    and wait for the case's detail and map."""
+    table = page.locator("[data-testid='stDataFrame']").first
+    table.wait_for()
+    box = table.bounding_box()
+    page.mouse.click(box["x"] + 16, box["y"] + 35 + 17)  # below the 35 px header, in the first row
+    page.get_by_role("heading", name=re.compile(r"^案件 ")).wait_for()
+    page.frame_locator(MAP_FRAME).locator(".leaflet-overlay-pane path.leaflet-interactive").first.wait_for()
+    settle(page)
+
+
+def open_case_popup(page):
+    """Click the case's marker on the case map and return its popup's content."""
+    frame = page.frame_locator(MAP_FRAME)
+    frame.locator(".leaflet-container").scroll_into_view_if_needed()  # else the click may miss the marker
+    frame.locator(".leaflet-overlay-pane path.leaflet-interactive").first.click()
+    popup = frame.locator(".leaflet-popup-content")
+    popup.wait_for()
+    return popup
+
+
+def test_before_sign_in_no_page_shows_a_case(context, app_url):
+    for path in ("/cases", "/", "/bulletin", "/audit", "/status", "/cases?unit=410102009"):
+        page = context.new_page()
+        page.goto(f"{app_url}{path}")
+        page.get_by_label("账号", exact=True).wait_for()
+        page.wait_for_timeout(1000)  # anything a page would draw has arrived by now
+        assert page.get_by_label("密码", exact=True).get_attribute("type") == "password"
+        assert page.get_by_role("button", name="登录", exact=True).is_visible()
+        assert page.locator("[data-testid='stDataFrame'], [data-testid='stMetric'], iframe").count() == 0, path
+        text = page.locator("body").inner_text()
+        assert not CASE_NUMBER.search(text) and "受理" not in text and "中原区" not in text, path
+        assert page.locator("[data-testid='stSidebarNav']").count() == 0, path  # no menu either
+        page.close()
+
+
+def test_a_community_user_sees_and_exports_only_its_own_cases(context, app_url, accounts, demo_database_url,
+                                                                tmp_path):
+    community = accounts["scopes"]["community"]
+    with Services.for_url(demo_database_url, principal=SYSTEM, maxconn=1) as system:
+        own_micro = set(GridTree(workflows.active_grids(system)).micro_under(community))
+    page = open_signed_in(context, f"{app_url}/cases?basemap=none", accounts["community"])
+    shown = cases_count(page)
+    assert shown > 0
+    nav = page.locator("[data-testid='stSidebarNav']")
+    assert nav.get_by_text("工单", exact=True).is_visible() and nav.get_by_text("审计日志").count() == 0
+    # the table's own toolbar offers no unaudited CSV (client.disableDataExport in .streamlit/config.toml)
+    page.locator("[data-testid='stDataFrame']").first.hover()
+    page.locator("[data-testid='stElementToolbar']").first.wait_for()
+    assert page.get_by_role("button", name="Download as CSV").count() == 0
+    with page.expect_download() as download:
+        page.get_by_role("button", name="下载 CSV").click()
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    assert len(rows) == shown
+    assert {row["微网格"] for row in rows} <= own_micro
+    settle(page)
+    # the download is in the audit trail, with its size
+    with Services.for_url(demo_database_url, principal=SYSTEM, maxconn=1) as system:
+        trail = workflows.audit_trail(system, actor=accounts["community"], actions=["export"])
+    assert len(trail) >= 1 and trail["after"].iloc[0]["rows"] == shown
+    assert trail["after"].iloc[0]["file"] == download.value.suggested_filename
+
+
+def test_two_users_signed_in_at_once_see_their_own_cases(browser, app_url, accounts):
+    community, analyst = new_context(browser), new_context(browser)
+    try:
+        mine = open_signed_in(community, f"{app_url}/cases?basemap=none", accounts["community"])
+        theirs = open_signed_in(analyst, f"{app_url}/cases?basemap=none", accounts["analyst"])
+        few, many = cases_count(mine), cases_count(theirs)
+        assert 0 < few < many
+        # both sessions go on side by side: a rerun of each keeps its own scope (and cache entry)
+        mine.get_by_text("只看未办结").click()
+        theirs.get_by_text("只看未办结").click()
+        settle(mine)
+        settle(theirs)
+        assert cases_count(mine) < cases_count(theirs)
+        mine.get_by_text("只看未办结").click()
+        settle(mine)
+        assert cases_count(mine) == few
+    finally:
+        community.close()
+        analyst.close()
+
+
+HOSTILE_DESCRIPTION = "<img src=x onerror=alert(1)>"
+HOSTILE_ADDRESS = "<script>alert(2)</script>"
+
+
+@pytest.fixture
+def hostile_app_url(services, layer_file):
+    """The app on a small database of its own (the tiny district of tests/conftest.py) holding one
+    case whose description and address are HTML that would run if pasted unescaped; the analyst
+    ``br_analyst`` sees the district."""
+    workflows.import_grids(services, layer_file)
+    reported = (datetime.now(CHINA_TZ) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    workflows.receive_incident(services, {
+        "source": "12345", "external_id": "XSS-1", "category": "暴露垃圾", "lon": X0 + 0.5 * D,
+        "lat": Y0 + 0.5 * D, "reported_at": reported, "status": "received", "description": HOSTILE_DESCRIPTION,
+        "address": HOSTILE_ADDRESS, "reporter_phone": "13812345678"})
+    workflows.add_user(services, "br_analyst", role="analyst", scope="410102", password=PASSWORD)
+    with serving(services.database.url, log_name="streamlit-hostile.log") as url:
+        yield url
+
+
+def test_hostile_text_in_a_case_runs_nowhere(context, hostile_app_url):
+    page = open_signed_in(context, f"{hostile_app_url}/cases?basemap=none", "br_analyst")
+    assert cases_count(page) == 1
+    select_first_case(page)
+    # shown as text in the detail …
+    assert page.get_by_text(f"地址：{HOSTILE_ADDRESS}", exact=True).is_visible()
+    assert page.get_by_label("描述").input_value() == HOSTILE_DESCRIPTION
+    # … and in the map's popup
+    frame = page.frame_locator(MAP_FRAME)
+    popup = open_case_popup(page)
+    assert HOSTILE_DESCRIPTION in popup.inner_text() and HOSTILE_ADDRESS in popup.inner_text()
+    assert popup.locator("img, script").count() == 0
+    # the situation map of the same district (its tooltips and popups), then wait for late timers
+    page.locator("[data-testid='stSidebarNav']").get_by_text("态势地图", exact=True).click()
+    page.frame_locator(MAP_FRAME).locator(".leaflet-overlay-pane path.leaflet-interactive").first.wait_for()
+    settle(page)
+    assert context.dialogs == []
+    assert page.locator("img[src='x']").count() == 0

@@ -1,6 +1,12 @@
 """The Streamlit pages (ui/pages) run headless with ``streamlit.testing.v1.AppTest``
 against the demo district (``demo_database_url``: 中原区, 20 000 incidents, seed 7).
 
+A page runs for a signed-in user: the ``accounts`` fixture (tests/ui/conftest.py)
+signs one account per role in, and the page finds its principal in the session
+state as app.py leaves it there. The page tests read the district as the
+analyst (district scope, phones masked); the tests of signing in, scopes and
+personal data run the whole app (app.py) and use the sign-in form.
+
 Incidents are generated relative to now, so tests compare numbers with each
 other (a filter lowers a count) instead of pinning them.
 """
@@ -15,6 +21,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from gis.settings import PROJECT_ROOT
+from ui import auth
 
 PAGES = ("situation", "cases", "bulletin", "status")
 DISTRICT = "410102"
@@ -22,8 +29,9 @@ STREET, STREET_NAME = "410102009", "航海西路街道"
 
 
 @pytest.fixture
-def app(monkeypatch, demo_database_url):
-    """``app('situation')``: an AppTest of one page, not yet run, on the demo services.
+def app(monkeypatch, demo_database_url, accounts):
+    """``app('situation', role='analyst')``: an AppTest of one page, not yet run, on the demo
+    services, signed in as that role's account.
 
     The pages reach the services through ``ui.cached`` (``workflows.connect()``
     reads ``DATABASE_URL``); Streamlit's caches live in this process, so they are
@@ -33,8 +41,10 @@ def app(monkeypatch, demo_database_url):
     st.cache_data.clear()
     st.cache_resource.clear()
 
-    def make(page: str) -> AppTest:
-        return AppTest.from_file(str(PROJECT_ROOT / "ui" / "pages" / f"{page}.py"), default_timeout=120)
+    def make(page: str, role: str = "analyst") -> AppTest:
+        at = AppTest.from_file(str(PROJECT_ROOT / "ui" / "pages" / f"{page}.py"), default_timeout=120)
+        at.session_state[auth.SESSION_KEY] = accounts[role].principal
+        return at
 
     yield make
     st.cache_data.clear()
@@ -396,3 +406,349 @@ def test_status_page_names_the_external_database(app, demo_database_url):
     assert caption.startswith("外部数据库 (DATABASE_URL)")
     assert caption.endswith(demo_database_url.rsplit("/", 1)[1])
     assert demo_database_url.split("@")[0].split(":")[-1] not in caption  # no password shown
+
+
+# -- signing in ---------------------------------------------------------------------------------------
+
+APP_PAGES = ("ui/pages/situation.py", "ui/pages/cases.py", "ui/pages/bulletin.py", "ui/pages/status.py",
+             "ui/pages/audit.py")
+
+
+@pytest.fixture
+def whole_app(app, accounts):
+    """``whole_app(role=None)``: an AppTest of app.py (sign-in, navigation, the page guard), not yet
+    run; signed in as ``role``'s account (as the form leaves it), or not signed in at all."""
+    def make(role: str | None = None) -> AppTest:
+        at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120)
+        if role is not None:
+            at.session_state[auth.SESSION_KEY] = accounts[role].principal
+        return at
+    return make
+
+
+def sign_in_with_form(at: AppTest, name: str, password: str) -> AppTest:
+    at.text_input(key="sign_in_name").input(name)
+    at.text_input(key="sign_in_password").input(password)
+    return at.button(key="FormSubmitter:sign_in-登录").click().run()
+
+
+def shows_no_data(at: AppTest) -> bool:
+    return not at.dataframe and not at.metric and not at.get("download_button") and not at.get("iframe")
+
+
+def test_no_page_shows_data_before_sign_in(whole_app):
+    at = ran(whole_app())
+    assert [t.label for t in at.text_input] == ["账号", "密码"]
+    assert at.text_input(key="sign_in_password").proto.type == at.text_input(key="sign_in_password").proto.PASSWORD
+    assert [b.label for b in at.button] == ["登录"]
+    assert shows_no_data(at)
+    for page in APP_PAGES:  # /cases, /bulletin … typed in the address bar
+        ran(at.switch_page(page))
+        assert [t.value for t in at.title] == ["网格通"], page
+        assert [t.label for t in at.text_input] == ["账号", "密码"], page
+        assert shows_no_data(at), page
+        assert auth.SESSION_KEY not in at.session_state
+
+
+def test_a_wrong_password_is_refused_in_chinese(whole_app, accounts):
+    at = ran(whole_app())
+    at = sign_in_with_form(at, accounts["analyst"].name, "not-the-password")
+    assert [e.value for e in at.error] == ["账号或密码错误"]
+    assert auth.SESSION_KEY not in at.session_state
+    (form,) = at.get("form")
+    assert form.proto.form.clear_on_submit  # the browser forgets what was typed
+    assert shows_no_data(at)
+    # an unknown account gets the same answer (nobody learns which accounts exist)
+    at = sign_in_with_form(at, "no_such_account", "not-the-password")
+    assert [e.value for e in at.error] == ["账号或密码错误"]
+
+
+def test_repeated_failures_lock_the_account(whole_app, locked_account):
+    at = ran(whole_app())
+    for _ in range(5):
+        at = sign_in_with_form(at, locked_account.name, "not-the-password")
+    (message,) = [e.value for e in at.error]
+    assert "锁定" in message and "5" in message
+    # locked: even the right password is refused now
+    at = sign_in_with_form(at, locked_account.name, locked_account.password)
+    assert "锁定" in at.error[0].value
+    assert auth.SESSION_KEY not in at.session_state
+
+
+def test_signing_in_opens_the_requested_page_and_signing_out_forgets_the_session(whole_app, accounts):
+    at = ran(whole_app())
+    ran(at.switch_page("ui/pages/cases.py"))  # /cases before signing in: the form
+    assert shows_no_data(at)
+    at = sign_in_with_form(at, accounts["community"].name, accounts["community"].password)
+    assert not at.exception and not at.error
+    assert [t.value for t in at.title] == ["工单"]
+    assert at.session_state[auth.SESSION_KEY] == accounts["community"].principal
+    assert f"**{accounts['community'].principal.display_name}** · 社区" in [m.value for m in at.sidebar.markdown]
+    assert len(cases_shown(at)) > 0
+    ran(at.button(key="sign_out").click())
+    assert auth.SESSION_KEY not in at.session_state
+    assert [t.label for t in at.text_input] == ["账号", "密码"]
+    assert shows_no_data(at)
+
+
+# -- roles and scopes ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role, menu", [
+    ("leader", ["态势地图", "工单", "周通报", "审计日志", "系统状态"]),
+    ("community", ["态势地图", "工单", "周通报", "系统状态"]),
+    ("gridworker", ["态势地图", "工单", "周通报", "系统状态"]),
+    ("dispatcher", ["态势地图", "工单", "周通报", "系统状态"]),
+    ("planner", ["态势地图", "工单", "周通报", "系统状态"]),
+    ("analyst", ["态势地图", "工单", "周通报", "系统状态"]),
+    ("admin", ["审计日志", "系统状态"]),
+])
+def test_each_role_sees_and_opens_only_its_pages(whole_app, accounts, role, menu):
+    user = accounts[role].principal
+    assert [p.title for p in auth.menu(user)] == menu
+    at = ran(whole_app(role))
+    assert [t.value for t in at.title] == [menu[0]]  # the role's home page
+    for spec in auth.PAGES:
+        ran(at.switch_page(spec.file))
+        if spec.title in menu:
+            assert [t.value for t in at.title] == [spec.title], spec.file
+        else:  # hidden from the menu, and refused when typed in the address bar
+            assert [w.value for w in at.warning] == ["您的账号无权查看此页面。"], spec.file
+            assert shows_no_data(at), spec.file
+
+
+def test_a_community_user_lists_only_its_own_communitys_cases(app, accounts):
+    community = accounts["community"].scope
+    grids = _grids()
+    from gis.core.hierarchy import GridTree
+    own_micro = set(GridTree(grids).micro_under(community))
+    at = ran(app("cases", role="community"))
+    shown = cases_shown(at)
+    assert len(shown) > 0
+    assert set(shown["微网格"]) <= own_micro
+    everything = cases_shown(ran(app("cases")))
+    assert len(shown) < len(everything)
+    # the map opens on the community, not the district, and goes no higher
+    situation = ran(app("situation", role="community"))
+    assert ranking(situation).columns[0] == "三级网格"
+    assert [b.disabled for b in situation.button] == [True, True, True]  # district, street: not links; here
+
+
+def test_caches_keep_each_scope_apart(app):
+    # one process, caches kept between the sessions: the same filter must not serve one scope's
+    # frame to another (the cases page asks the cache with identical arguments for everyone)
+    def received(role: str) -> tuple[int, int]:
+        cases = ran(app("cases", role=role))
+        bulletin = ran(app("bulletin", role=role))
+        return len(cases_shown(cases)), count(bulletin, "受理")
+
+    community, street, district = received("community"), received("leader"), received("analyst")
+    assert community[0] < street[0] < district[0]
+    assert community[1] <= street[1] < district[1]
+    assert received("community") == community and received("analyst") == district
+
+
+# -- personal data --------------------------------------------------------------------------------------
+
+
+def _select_a_case_with_a_phone(at: AppTest) -> pd.Series:
+    from gis.core.metrics import SOURCES_ZH
+    table = cases_shown(at)
+    with_phone = table.index[table["来源"].isin([SOURCES_ZH["12345"], SOURCES_ZH["resident_app"]])]
+    row = int(with_phone[0])
+    at.session_state["case_table"] = {"selection": {"rows": [row], "columns": []}}
+    ran(at)
+    return table.iloc[row]
+
+
+def _phone_shown(at: AppTest) -> str:
+    (line,) = [t.value for t in at.text if t.value.startswith("报告人电话：")]
+    return line.removeprefix("报告人电话：")
+
+
+def test_the_analyst_sees_masked_phones_and_cannot_reveal_them(app):
+    at = ran(app("cases", role="analyst"))
+    _select_a_case_with_a_phone(at)
+    phone = _phone_shown(at)
+    assert "****" in phone and len(phone) == 11
+    assert "显示完整号码" not in [b.label for b in at.button]
+
+
+def test_the_community_sees_its_residents_phones(app):
+    at = ran(app("cases", role="community"))
+    _select_a_case_with_a_phone(at)
+    phone = _phone_shown(at)
+    assert phone.isdigit() and len(phone) == 11
+    assert "显示完整号码" not in [b.label for b in at.button]
+
+
+def test_a_leaders_reveal_shows_the_number_and_is_audited(app, accounts, demo_database_url):
+    from gis import workflows
+    from gis.core.access import SYSTEM
+    from gis.core.metrics import SOURCES_ZH
+    from gis.workflows import Services
+
+    at = ran(app("cases", role="leader"))
+    case = _select_a_case_with_a_phone(at)
+    masked = _phone_shown(at)
+    assert "****" in masked
+    ran(at.button(key=next(b.key for b in at.button if b.label == "显示完整号码")).click())
+    phone = _phone_shown(at)
+    assert phone.isdigit() and len(phone) == 11 and phone[:3] == masked[:3] and phone[-4:] == masked[-4:]
+    assert "显示完整号码" not in [b.label for b in at.button]
+    source = {zh: code for code, zh in SOURCES_ZH.items()}[case["来源"]]
+    with Services.for_url(demo_database_url, principal=SYSTEM, maxconn=1) as system:
+        trail = workflows.audit_trail(system, actor=accounts["leader"].name, actions=["reveal"])
+    assert f"incident:{source}/{case['编号']}" in set(trail["object"])
+    # another case shows masked again: the reveal was for that case only
+    table = cases_shown(at)
+    other = int(table.index[(table["编号"] != case["编号"]) & table["来源"].isin(
+        [SOURCES_ZH["12345"], SOURCES_ZH["resident_app"]])][0])
+    at.session_state["case_table"] = {"selection": {"rows": [other], "columns": []}}
+    assert "****" in _phone_shown(ran(at))
+
+
+def test_downloads_are_only_for_roles_that_may_export(app):
+    for role in ("planner", "gridworker"):
+        assert not ran(app("cases", role=role)).get("download_button"), role
+        assert not ran(app("bulletin", role=role)).get("download_button"), role
+    assert [b.proto.label for b in ran(app("cases", role="community")).get("download_button")] == [
+        "下载 CSV", "下载 Excel"]
+
+
+# -- the audit trail ---------------------------------------------------------------------------------------
+
+
+def test_the_audit_page_shows_sign_ins_in_chinese(whole_app, accounts):
+    at = ran(whole_app("leader"))
+    ran(at.switch_page("ui/pages/audit.py"))
+    assert [t.value for t in at.title] == ["审计日志"]
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["时间", "账号", "角色", "操作", "对象", "变更前", "变更后"]
+    assert "登录" in set(table["操作"])  # every account of the fixture signed in
+    signed_in = table[(table["操作"] == "登录") & (table["账号"] == accounts["community"].name)]
+    assert len(signed_in) >= 1
+    assert set(signed_in["角色"]) == {"社区"}
+    assert signed_in["变更后"].iloc[0] == "结果：成功"
+    assert not table["操作"].str.contains(r"[a-z]").any()  # every action named in Chinese
+    # the filters: one account, one action
+    ran(at.text_input(key="audit_actor").input(accounts["community"].name))
+    ran(at.multiselect(key="audit_actions").set_value(["sign_in"]))
+    filtered = at.dataframe[0].value
+    assert len(filtered) >= 1
+    assert set(filtered["账号"]) == {accounts["community"].name} and set(filtered["操作"]) == {"登录"}
+
+
+def test_the_audit_page_is_hidden_from_a_community_user(whole_app):
+    at = ran(whole_app("community"))
+    ran(at.switch_page("ui/pages/audit.py"))
+    assert [w.value for w in at.warning] == ["您的账号无权查看此页面。"]
+    assert not at.dataframe and [t.value for t in at.title] == []
+
+
+# -- the database going away ---------------------------------------------------------------------------------
+
+
+def test_a_database_restart_is_waited_out_without_a_reload(whole_app, monkeypatch):
+    from gis import workflows
+    from gis.errors import DatabaseUnavailable
+    from ui import widgets
+
+    monkeypatch.setattr(widgets, "RECONNECT_WAIT_S", 0.05)
+    real, calls = workflows.cases, []
+
+    def restarting(*args, **kwargs):
+        calls.append(1)
+        if len(calls) <= 2:  # the server is away for two attempts
+            raise DatabaseUnavailable("cannot reach PostgreSQL at 127.0.0.1:5432 (connection refused)")
+        return real(*args, **kwargs)
+    monkeypatch.setattr(workflows, "cases", restarting)
+    at = whole_app("analyst")
+    ran(at.switch_page("ui/pages/cases.py"))
+    assert len(calls) == 3
+    assert len(cases_shown(at)) > 0  # the page came back by itself
+    assert not [i.value for i in at.info if i.value == "数据库重连中…"]
+    assert at.session_state[widgets._FAILED_LAST] is False
+
+
+def test_a_long_outage_says_so_and_offers_to_reconnect(whole_app, monkeypatch):
+    from gis import workflows
+    from gis.errors import DatabaseBusy, DatabaseUnavailable
+    from ui import widgets
+
+    monkeypatch.setattr(widgets, "RECONNECT_WAIT_S", 0.01)
+    monkeypatch.setattr(widgets, "RECONNECT_FOR_S", 0.2)
+
+    def away(*args, **kwargs):
+        raise DatabaseUnavailable("cannot reach PostgreSQL")
+    monkeypatch.setattr(workflows, "cases", away)
+    at = whole_app("analyst")
+    at.switch_page("ui/pages/cases.py").run()
+    assert not at.exception
+    assert [w.value for w in at.warning] == ["暂时无法连接数据库，请稍后重试。"]
+    assert "重新连接" in [b.label for b in at.button]
+
+    def busy(*args, **kwargs):
+        raise DatabaseBusy("数据库繁忙，请稍后重试")
+    monkeypatch.setattr(workflows, "cases", busy)
+    at = whole_app("analyst")
+    at.switch_page("ui/pages/cases.py").run()
+    assert [w.value for w in at.warning] == ["数据库繁忙，请稍后重试。"]
+
+
+def test_signing_in_on_a_page_the_role_may_not_open_goes_home(whole_app, accounts):
+    # e.g. the analyst signed out on 工单 and the administrator signs in at the same screen
+    at = ran(whole_app())
+    ran(at.switch_page("ui/pages/cases.py"))
+    at = sign_in_with_form(at, accounts["admin"].name, accounts["admin"].password)
+    assert not at.exception and not at.warning
+    assert [t.value for t in at.title] == ["审计日志"]
+
+
+# -- single sign-on (Streamlit's OIDC) ------------------------------------------------------------------
+
+SSO_SECRETS = {"auth": {"redirect_uri": "http://127.0.0.1:8501/oauth2callback", "cookie_secret": "x" * 32,
+                        "client_id": "wanggetong", "client_secret": "secret",
+                        "server_metadata_url": "https://sso.example.invalid/.well-known/openid-configuration"}}
+
+
+def test_without_auth_secrets_there_is_no_single_sign_on_button(whole_app):
+    at = ran(whole_app())
+    assert "使用统一身份认证登录" not in [b.label for b in at.button]
+
+
+def test_single_sign_on_maps_the_verified_identity_to_its_local_account(whole_app, accounts):
+    at = whole_app()
+    at.secrets.update(SSO_SECRETS)
+    at.user = {"is_logged_in": False}
+    ran(at)
+    assert "使用统一身份认证登录" in [b.label for b in at.button]
+    # back from the identity provider: the local account of that name, with its role and scope
+    at.user = {"is_logged_in": True, "preferred_username": accounts["community"].name,
+               "email": "someone@example.invalid"}
+    ran(at.switch_page("ui/pages/cases.py"))
+    assert at.session_state[auth.SESSION_KEY] == accounts["community"].principal
+    assert at.session_state["sso"] is True
+    assert [t.value for t in at.title] == ["工单"]
+
+
+def test_single_sign_on_refuses_an_identity_without_a_local_account(whole_app):
+    at = whole_app()
+    at.secrets.update(SSO_SECRETS)
+    at.user = {"is_logged_in": True, "email": "stranger@example.invalid"}
+    at.run()
+    assert [e.value for e in at.error] == ["账号 stranger@example.invalid 未开通或已停用"]
+    assert auth.SESSION_KEY not in at.session_state and shows_no_data(at)
+    assert "退出统一身份认证" in [b.label for b in at.button]
+
+
+def test_a_session_whose_account_changed_since_sign_in_must_sign_in_again(whole_app, accounts):
+    # the session still holds the role and scope it signed in with; the database now says otherwise
+    # (an administrator moved the account): its cache key would be wrong, so it is signed out
+    from dataclasses import replace
+    at = whole_app()
+    at.session_state[auth.SESSION_KEY] = replace(accounts["analyst"].principal, scope=STREET)
+    ran(at)
+    assert auth.SESSION_KEY not in at.session_state
+    assert [w.value for w in at.warning] == ["账号权限已变更，请重新登录。"]
+    assert [t.label for t in at.text_input] == ["账号", "密码"] and shows_no_data(at)

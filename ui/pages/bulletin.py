@@ -9,8 +9,9 @@ import streamlit as st
 
 from gis.errors import InputError
 from gis.io import bulletin as report
-from ui import cached, state, widgets
+from ui import auth, cached, state, widgets
 
+user = auth.require_user()
 st.title("周通报")
 last_week = state.today() - timedelta(days=7)
 weeks = [f"{d.isocalendar().year}-W{d.isocalendar().week:02d}"
@@ -21,7 +22,7 @@ week = c1.selectbox("周次", weeks, index=0, key="bulletin_week",
 min_due = c2.number_input("参与排名的最少应办结数", min_value=1, max_value=200, value=5, key="bulletin_min_due")
 try:
     with st.spinner("生成周通报…"):
-        bulletin = cached.bulletin(week, int(min_due))
+        bulletin = cached.bulletin(user, week, int(min_due))
 except InputError as exc:
     st.error(str(exc))
     st.stop()
@@ -36,11 +37,15 @@ for col, key, label in ((cols[2], "completion_rate", "办结率"), (cols[3], "on
     col.metric(label, widgets.pct(t[key]), delta)
 cols[4].metric("超期(督办)", f"{t['overdue']:.0f}", f"{t['overdue'] - p['overdue']:+.0f}", delta_color="inverse")
 
-d1, d2 = st.columns(2)
-d1.download_button("下载 Excel", report.bulletin_to_xlsx(bulletin), file_name=f"周通报_{bulletin.week}.xlsx",
-                   mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="bulletin_xlsx")
-d2.download_button("下载打印版 (HTML)", report.bulletin_to_html(bulletin).encode("utf-8"),
-                   file_name=f"周通报_{bulletin.week}.html", mime="text/html", key="bulletin_html")
+if widgets.may_export(user):
+    d1, d2 = st.columns(2)
+    rows = len(bulletin.communities)
+    widgets.download_button(user, "下载 Excel", report.bulletin_to_xlsx(bulletin),
+                            file_name=f"周通报_{bulletin.week}.xlsx", key="bulletin_xlsx", what="bulletin", rows=rows,
+                            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", container=d1)
+    widgets.download_button(user, "下载打印版 (HTML)", report.bulletin_to_html(bulletin).encode("utf-8"),
+                            file_name=f"周通报_{bulletin.week}.html", mime="text/html", key="bulletin_html",
+                            what="bulletin", rows=rows, container=d2)
 
 st.subheader("各社区办理情况排名")
 table = report.community_table(bulletin)

@@ -1,28 +1,53 @@
-"""工单: the filtered, searchable case list; a case's detail, map and history; export."""
+"""工单: the filtered, searchable case list; a case's detail, map and history; export.
+
+The reporter's phone shows as the role may see it (masked for roles that do not
+handle cases); a role that may reveal it gets a button that shows it for the
+selected case only, and the reveal is audited. Downloads are for roles that may
+export, and audited.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 from streamlit_folium import st_folium
 
-from gis import maps
-from ui import cached, state, widgets
+from gis import maps, workflows
+from gis.core import access
+from gis.errors import DatabaseBusy, DatabaseUnavailable, InputError, PermissionDenied
+from ui import auth, cached, state, widgets
 
+
+def _reveal(user: access.Principal, case: tuple[str, str]) -> None:
+    """The button's callback (it runs before the page, so the page shows the number at once):
+    the reporter's phone of ``case`` in clear, audited; kept for that case only."""
+    try:
+        phone = workflows.reveal_reporter(cached.for_user(user), source=case[0], external_id=case[1])
+    except PermissionDenied as exc:
+        st.session_state["reveal_notice"] = exc.message
+    except InputError:  # gone, or moved out of the user's scope since the list was read
+        st.session_state["reveal_notice"] = "该案件不存在或不在您的范围内。"
+    except (DatabaseBusy, DatabaseUnavailable):
+        st.session_state["reveal_notice"] = "数据库暂时不可用，请稍后重试。"
+    else:
+        st.session_state["revealed"] = (case, phone)
+
+
+user = auth.require_user()
 st.title("工单")
-grids = widgets.active_grids_or_stop()
+grids = widgets.active_grids_or_stop(user)
 
-flt = widgets.sidebar_filter()
+flt = widgets.sidebar_filter(user)
 c1, c2, c3 = st.columns([3, 1, 1])
 search = c1.text_input("搜索", placeholder="编号、地址、描述或责任人", key="case_search")
 open_only = c2.toggle("只看未办结", key="case_open_only")
 limit = c3.selectbox("最多显示", [500, 2000, 5000], index=1, key="case_limit")
 
-found = cached.cases(flt, search, open_only, limit)
+found = cached.cases(user, flt, search, open_only, limit)
 table = widgets.cases_table(found)
 st.caption(f"共 {len(found)} 条{'（已达显示上限）' if len(found) >= limit else ''}")
 picked = st.dataframe(table, hide_index=True, width="stretch", height=380, on_select="rerun",
                       selection_mode="single-row", key="case_table")
-widgets.download_frame(table, name=f"工单_{flt.since}_{flt.until}", key="cases")
+widgets.download_frame(user, table, name=f"工单_{flt.since}_{flt.until}", key="cases", what="cases")
 
 rows = picked.selection.rows if picked else []
 if not rows:
@@ -30,17 +55,30 @@ if not rows:
     st.stop()
 
 case = found.iloc[rows[0]]
-incident, events = cached.incident_history(case["source"], case["external_id"])
+incident, events = cached.incident_history(user, case["source"], case["external_id"])
 st.subheader(f"案件 {incident['external_id']}")
 left, right = st.columns([2, 3])
 with left:
-    path = [p["name"] for p in cached.grid_tree().path(incident["micro_code"])] if incident["micro_code"] else []
+    path = [p["name"] for p in cached.grid_tree(user).path(incident["micro_code"])] if incident["micro_code"] else []
     shown = widgets.cases_table(found.iloc[[rows[0]]]).iloc[0]
     st.markdown(f"**网格**：{' › '.join(reversed(path)) if path else '未落入任何微网格（待人工分派）'}")
     if incident["micro_code"] is None and incident["suggested_code"]:
         st.caption(f"最近的微网格：{incident['suggested_code']}，距离 {incident['suggested_distance_m']:.0f} 米")
     for label in ("类别", "状态", "层级", "责任人", "受理时间", "办理时限", "结案时间", "地址"):
         st.text(f"{label}：{shown[label]}")
+    phone_line = st.empty()
+    phone = incident.get("reporter_phone") or ""
+    this_case = (incident["source"], incident["external_id"])
+    revealed = st.session_state.get("revealed")  # (case, phone) of the one case revealed last
+    if revealed and revealed[0] == this_case:
+        phone = revealed[1]
+    elif phone and user.masks_personal_data and user.can(access.REVEAL):
+        st.button("显示完整号码", key=f"reveal-{incident['id']}", on_click=_reveal, args=(user, this_case),
+                  help="显示该案件报告人的完整电话号码；此操作会记入审计日志。")
+    notice = st.session_state.pop("reveal_notice", None)
+    if notice:
+        st.error(notice)
+    phone_line.text(f"报告人电话：{phone or '—'}")
     st.text_area("描述", incident["description"], disabled=True, height=100)
 with right:
     basemap = state.view_from_url().basemap  # the map page's choice, "none" for offline use

@@ -12,14 +12,15 @@ from gis import maps
 from gis.core.hierarchy import child_level
 from gis.core.metrics import METRICS_ZH
 from gis.workflows import HEAT_LAYERS
-from ui import cached, state, widgets
+from ui import auth, cached, state, widgets
 
 ZOOM_FOR_LEVEL = {"district": 12, "street": 14, "community": 15, "grid": 16, "micro": 17}
 
+user = auth.require_user()
 st.title("态势地图")
-grids = widgets.active_grids_or_stop()
+grids = widgets.active_grids_or_stop(user)
 
-flt = widgets.sidebar_filter()
+flt = widgets.sidebar_filter(user)
 view = state.view_from_url()
 with st.sidebar:
     st.subheader("地图")
@@ -34,26 +35,33 @@ with st.sidebar:
 state.view_to_url(state.MapView(basemap=basemap, metric=metric, scheme=scheme))
 
 by_code = grids.set_index("code")
-district = grids.loc[grids["level"] == "district", "code"].iloc[0]
-# only the nested levels are units to drill into (an exclusive grid in the URL shows the district)
-unit = flt.unit if flt.unit in by_code.index and by_code.at[flt.unit, "level"] in ZOOM_FOR_LEVEL else district
+# the user's scope (the district for those who see it all): the view starts there and goes no higher
+home = widgets.home_unit(user, grids)
+if home is None:
+    st.info("您的账号范围内没有可在地图上显示的网格。")
+    st.stop()
+# only the nested levels are units to drill into (an exclusive grid in the URL shows the home unit)
+unit = flt.unit if flt.unit in by_code.index and by_code.at[flt.unit, "level"] in ZOOM_FOR_LEVEL else home
 unit_level = by_code.at[unit, "level"]
 level = child_level(unit_level)
+# the unfiltered view of the district is the whole district; of a smaller scope, that scope
+whole = by_code.at[home, "level"] == "district"
 
-# breadcrumb: district › street › community …
-path = cached.grid_tree().path(unit)
+# breadcrumb: district › street › community …; the steps above the user's scope are shown, not links
+path = cached.grid_tree(user).path(unit)
+above_home = {step["code"] for step in cached.grid_tree(user).path(home)} - {home}
 crumbs = st.columns(len(path) + 1, gap="small")
 for col, step in zip(crumbs, reversed(path)):
     code = step["code"]
     label = f"{step['name']}（{widgets.level_name(step['level'])}）"
-    if col.button(label, key=f"crumb-{code}", disabled=code == unit, width="stretch"):
-        state.filter_to_url(replace(flt, unit=None if code == district else code))
+    if col.button(label, key=f"crumb-{code}", disabled=code == unit or code in above_home, width="stretch"):
+        state.filter_to_url(replace(flt, unit=None if code == home else code))
         st.rerun()
 
-unit_flt = replace(flt, unit=None if unit == district else unit)
-within = None if unit == district else unit
+unit_flt = replace(flt, unit=None if unit == home and whole else unit)
+within = None if unit == home and whole else unit
 with st.spinner("汇总数据…"):
-    data = cached.situation(unit_flt, level, within)
+    data = cached.situation(user, unit_flt, level, within)
 widgets.kpi_cards(unit_flt, data.kpis)
 
 map_col, card_col = st.columns([3, 2])
@@ -63,7 +71,7 @@ with map_col:
     with st.spinner("绘制地图…"):
         units = None
         if level is not None:
-            shapes = cached.simplified_grids(level, within, zoom)
+            shapes = cached.simplified_grids(user, level, within, zoom)
             stats = data.units
             units = shapes[["code", "name", "geometry"]].merge(stats.drop(columns=["name"]), on="code", how="left")
             units["value"] = widgets.metric_value(units, metric)
@@ -119,9 +127,9 @@ with card_col:
     with tab_staff:
         codes = [unit] + ([] if level is None else list(grids.loc[grids["parent_code"] == unit, "code"]))
         names = dict(zip(grids["code"], grids["name"]))
-        st.dataframe(widgets.masked_staff(codes, names), hide_index=True, width="stretch", height=280)
+        st.dataframe(widgets.masked_staff(user, codes, names), hide_index=True, width="stretch", height=280)
     with tab_open:
-        open_cases = cached.cases(unit_flt, "", True, 200)
+        open_cases = cached.cases(user, unit_flt, "", True, 200)
         st.dataframe(widgets.cases_table(open_cases)[["编号", "类别", "状态", "受理时间", "办理时限", "责任人", "地址"]],
                      hide_index=True, width="stretch", height=280)
 

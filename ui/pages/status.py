@@ -2,12 +2,15 @@
 
 import streamlit as st
 
-from gis.errors import GisError
-from ui import cached
+from gis.errors import DatabaseUnavailable, GisError
+from ui import auth, cached
 
+auth.require_user(right=None)  # every signed-in role
 st.title("系统状态")
 try:
     status = cached.server_status()
+except DatabaseUnavailable:
+    raise  # app.py says 数据库重连中… and tries again by itself
 except GisError as exc:
     st.error(f"数据库不可用：{exc}")
     st.stop()
