@@ -432,6 +432,29 @@ def open_case_popup(page):
     return popup
 
 
+def _external_addresses() -> list[str]:
+    """This machine's IPv4 addresses other than loopback (those a neighbour could reach)."""
+    found = set()
+    with contextlib.suppress(OSError):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing interface
+            found.add(probe.getsockname()[0])
+    with contextlib.suppress(OSError):
+        found.update(info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET))
+    return sorted(a for a in found if not a.startswith("127."))
+
+
+def test_the_app_listens_on_loopback_only(app_url):
+    port = urlsplit(app_url).port
+    assert urllib.request.urlopen(f"{app_url}/_stcore/health", timeout=10).status == 200
+    addresses = _external_addresses()
+    assert addresses, "this machine has no address besides loopback to check against"
+    for address in addresses:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            assert s.connect_ex((address, port)) != 0, f"the app answers on {address}:{port}"
+
+
 def test_before_sign_in_no_page_shows_a_case(context, app_url):
     for path in ("/cases", "/", "/bulletin", "/audit", "/status", "/cases?unit=410102009"):
         page = context.new_page()
