@@ -137,6 +137,25 @@ def cmd_staff_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_addresses_import(args: argparse.Namespace) -> int:
+    with workflows.connect(maxconn=2) as services:
+        result = workflows.import_addresses(services, args.path)
+    for r in result.rejects.itertuples(index=False):
+        print(f"refused: line {r.line}, field '{r.field}': {r.reason} (fix: {r.fix})", file=sys.stderr)
+    for r in result.outside.itertuples(index=False):
+        print(f"outside every micro-grid: line {r.line}, {r.address} ({r.lon:g}, {r.lat:g}); stored without "
+              "micro_code: check lon/lat or give micro_code", file=sys.stderr)
+    print(result.summary())
+    return 0
+
+
+def cmd_addresses_export(args: argparse.Namespace) -> int:
+    with workflows.connect(maxconn=2) as services:
+        n = workflows.export_addresses(services, args.path)
+    print(f"{n} buildings written to {args.path}")
+    return 0
+
+
 def cmd_locate(args: argparse.Namespace) -> int:
     with workflows.connect(maxconn=2) as services:
         _print_json(workflows.locate(services, args.lon, args.lat, crs=args.crs))
@@ -367,7 +386,17 @@ def register_more(verbs: argparse._SubParsersAction) -> None:
     si.add_argument("path")
     si.set_defaults(func=cmd_staff_import)
 
-    lp = verbs.add_parser("locate", help="grid path and worker for one point, as JSON")
+    ap = verbs.add_parser("addresses", help="the standard address register (标准地址, 楼栋 → micro-grid)")
+    av = ap.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ai = av.add_parser("import", help="load a register CSV: address, community, estate, building, lon, lat, "
+                                      "households, micro_code (missing micro_code filled by assignment)")
+    ai.add_argument("path")
+    ai.set_defaults(func=cmd_addresses_import)
+    ae = av.add_parser("export", help="write the register as CSV (WGS-84)")
+    ae.add_argument("path")
+    ae.set_defaults(func=cmd_addresses_export)
+
+    lp = verbs.add_parser("locate", help="grid path, worker and the reason for one point, as JSON")
     lp.add_argument("lon", type=float)
     lp.add_argument("lat", type=float)
     lp.add_argument("--crs", default="wgs84", help=crs_help)

@@ -23,6 +23,7 @@ from gis import workflows
 from gis.core import access
 from gis.core.access import Principal
 from gis.errors import SignInError
+from ui import cached
 
 #: Where the signed-in principal is kept in ``st.session_state``.
 SESSION_KEY = "principal"
@@ -34,19 +35,23 @@ _REFUSED_KEY = "sso_refused"
 
 @dataclass(frozen=True)
 class PageSpec:
-    """One page of the app and the right a role needs to open it (None: every signed-in role)."""
+    """One page of the app and the right a role needs to open it (None: every signed-in role;
+    a tuple: any one of them)."""
 
     file: str
     title: str
     icon: str
     url_path: str
-    right: str | None
+    right: str | tuple[str, ...] | None
 
 
 #: The pages, in menu order; each role's first page is its home page (``/``).
 PAGES = (
     PageSpec("ui/pages/situation.py", "态势地图", ":material/map:", "map", access.READ),
     PageSpec("ui/pages/cases.py", "工单", ":material/assignment:", "cases", access.READ),
+    PageSpec("ui/pages/work.py", "工单处置", ":material/task_alt:", "work",
+             (access.ACT, access.ACT_OWN, access.SET_STATUS, access.REDISPATCH, access.SUPERVISE)),
+    PageSpec("ui/pages/queue.py", "待分派", ":material/move_to_inbox:", "queue", access.REDISPATCH),
     PageSpec("ui/pages/bulletin.py", "周通报", ":material/summarize:", "bulletin", access.READ),
     PageSpec("ui/pages/audit.py", "审计日志", ":material/policy:", "audit", access.READ_AUDIT),
     PageSpec("ui/pages/status.py", "系统状态", ":material/settings:", "status", None),
@@ -54,7 +59,12 @@ PAGES = (
 
 
 def may_open(user: Principal | None, page: PageSpec) -> bool:
-    return user is not None and (page.right is None or user.can(page.right))
+    if user is None:
+        return False
+    if page.right is None:
+        return True
+    rights = (page.right,) if isinstance(page.right, str) else page.right
+    return any(user.can(r) for r in rights)
 
 
 def menu(user: Principal | None) -> list[PageSpec]:
@@ -171,6 +181,9 @@ def sidebar_user(user: Principal) -> None:
     """Who is signed in (name and role) and the 退出登录 button, in the sidebar."""
     with st.sidebar:
         st.markdown(f"**{user.display_name or user.name}** · {user.role_zh}")
+        if user.can(access.REDISPATCH):  # the count of 待分派 cases, for the roles that dispatch them
+            waiting = cached.queue_count(user)
+            st.caption(f"待分派工单：{waiting} 条" if waiting else "待分派工单：无")
         if st.button("退出登录", key="sign_out", width="stretch"):
             sso = st.session_state.get("sso", False)
             sign_out_state()

@@ -57,6 +57,11 @@ def active_grids(user: Principal) -> gpd.GeoDataFrame:
     return workflows.active_grids(for_user(user))
 
 
+def exclusive_partners(user: Principal) -> pd.DataFrame:
+    """Each visible exclusive grid's 共建 communities (cached by the services per version and scope)."""
+    return workflows.exclusive_partners(for_user(user))
+
+
 def grid_tree(user: Principal):
     """The grid tree of the grids ``user`` may see (cached by the services per version and scope)."""
     return workflows.grid_tree(for_user(user))
@@ -135,3 +140,13 @@ def bulletin(user: Principal, week: str, min_due: int):
 @st.cache_data(ttl=TTL_S, max_entries=16, show_spinner=False)
 def _bulletin(key: CacheKey, _user: Principal, week: str, min_due: int):
     return workflows.weekly_bulletin(for_user(_user), week, min_due=min_due)
+
+
+def queue_count(user: Principal) -> int:
+    """How many open cases in ``user``'s view wait in 待分派 (the sidebar's count)."""
+    return _queue_count(user.cache_key, user)
+
+
+@st.cache_data(ttl=15, max_entries=64, show_spinner=False)
+def _queue_count(key: CacheKey, _user: Principal) -> int:
+    return workflows.queue_count(for_user(_user))

@@ -62,6 +62,33 @@ def in_scope(user: Principal, code: str | None, grids: pd.DataFrame) -> bool:
     return home in {step["code"] for step in cached.grid_tree(user).path(code)}
 
 
+def exclusive_links(user: Principal, flt: CaseFilter, unit: str, unit_level: str, grids: pd.DataFrame) -> None:
+    """Links between exclusive grids (专属网格) and communities on the unit's card: an exclusive
+    grid lists its 共建 communities; a street or community lists the exclusive grids over it."""
+    partners = cached.exclusive_partners(user)
+    visible = set(grids["code"])
+    if unit_level == "exclusive":
+        rows = partners[(partners["exclusive_code"] == unit) & partners["code"].isin(visible)]
+        label = "共建社区"
+        links = [(code, f"{name}（{share:.0%}）") for code, name, share in zip(rows["code"], rows["name"],
+                                                                             rows["share"])]
+    elif unit_level in ("street", "community"):
+        under = cached.grid_tree(user).units_under(unit, "community") if unit_level == "street" else {unit}
+        codes = sorted(set(partners.loc[partners["code"].isin(under), "exclusive_code"]) & visible)
+        names = dict(zip(grids["code"], grids["name"]))
+        label = "专属网格"
+        links = [(code, names[code]) for code in codes]
+    else:
+        return
+    if not links:
+        return
+    st.markdown(f"**{label}**")
+    for column, (code, text) in zip(st.columns(min(len(links), 4)) * (len(links) // 4 + 1), links):
+        if column.button(text, key=f"link-{code}", width="stretch"):
+            state.filter_to_url(replace(flt, unit=code))
+            st.rerun()
+
+
 def sidebar_filter(user: Principal) -> CaseFilter:
     """Date range, category, source, status and street in the sidebar; kept in the URL.
 

@@ -7,7 +7,8 @@ them into the rates street offices are judged by:
 - 办结率 (completion rate) = 办结数 / 应办结数, where 办结 is 结案 (closed) and
   应办结 (due to be completed) is every case already closed or past its deadline;
 - 按期办结率 (on-time rate) = cases closed by their deadline / 应办结数;
-- 超期 / 督办 (overdue) = open cases past their deadline or under supervision.
+- 超期 / 督办 (overdue) = open cases past their deadline or under supervision;
+- 满意率 (satisfaction) = (满意 + 基本满意) / cases with a 回访, each case by its latest one.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from gis.core.hierarchy import GridTree
 
 SOURCES_ZH = {"12345": "12345热线", "patrol": "网格员巡查", "resident_app": "居民小程序", "city_platform": "数字城管"}
 METRICS_ZH = {"received": "案件数", "per_1000": "每千户案件数", "completion_rate": "办结率",
-              "on_time_rate": "按期办结率", "overdue": "超期(督办)数"}
+              "on_time_rate": "按期办结率", "overdue": "超期(督办)数", "satisfaction_rate": "满意率"}
 COUNT_COLUMNS = ["received", "completed", "due", "on_time", "open", "overdue"]
 
 
@@ -50,14 +51,16 @@ class CaseFilter:
         """The period of the same length just before this one."""
         return replace(self, since=self.since - timedelta(days=self.days), until=self.since - timedelta(days=1))
 
-    def params(self, *, micro_codes: list[str] | None, now: datetime) -> dict[str, Any]:
-        """Query parameters (``since``/``until`` as aware datetimes, half-open)."""
+    def params(self, *, micro_codes: list[str] | None, now: datetime,
+               exclusive_codes: list[str] | None = None) -> dict[str, Any]:
+        """Query parameters (``since``/``until`` as aware datetimes, half-open); a unit is the
+        micro-grids below it, or for an exclusive grid (专属网格) the grid itself."""
         return {"since": datetime.combine(self.since, time(), CHINA_TZ),
                 "until": datetime.combine(self.until + timedelta(days=1), time(), CHINA_TZ),
                 "categories": list(self.categories) if self.categories else None,
                 "sources": list(self.sources) if self.sources else None,
                 "statuses": list(self.statuses) if self.statuses else None,
-                "micro_codes": micro_codes, "now": now}
+                "micro_codes": micro_codes, "exclusive_codes": exclusive_codes, "now": now}
 
 
 def last_days(days: int, *, today: date | None = None, **kwargs: Any) -> CaseFilter:
@@ -183,9 +186,18 @@ _KPI_CARDS = (
     ("completed", "办结", "已结案的案件数", "count", False),
     ("completion_rate", "办结率", "办结数 / 应办结数（已结案或已到时限的案件）", "rate", False),
     ("on_time_rate", "按期办结率", "在时限内结案数 / 应办结数", "rate", False),
+    ("satisfaction_rate", "满意率", "（满意 + 基本满意）/ 已回访的案件数", "rate", False),
     ("overdue", "超期(督办)", "未办结且已过时限或在督办中的案件", "count", True),
     ("median_h", "办理时长中位数", "受理到结案的时长中位数", "hours", True),
 )
+
+
+def satisfaction_rate(record: dict[str, Any]) -> float | None:
+    """满意率 of a KPI record: ``satisfied`` (满意 + 基本满意) / ``visited``; None when no case has a 回访."""
+    visited, satisfied = record.get("visited"), record.get("satisfied")
+    if visited is None or pd.isna(visited) or not visited:
+        return None
+    return float(satisfied or 0) / float(visited)
 
 
 def format_rate(value: float | None) -> str:
@@ -208,7 +220,10 @@ def kpi_cards(current: dict[str, Any], previous: dict[str, Any], *,
     for key, label, help_text, kind, worse_when_up in _KPI_CARDS:
         if keys is not None and key not in keys:
             continue
-        now, before = current.get(key), previous.get(key)
+        if key == "satisfaction_rate":
+            now, before = satisfaction_rate(current), satisfaction_rate(previous)
+        else:
+            now, before = current.get(key), previous.get(key)
         known = now is not None and before is not None and not pd.isna(now) and not pd.isna(before)
         if kind == "rate":
             value = format_rate(now)

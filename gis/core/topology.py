@@ -718,3 +718,48 @@ def problems_table(problems: gpd.GeoDataFrame) -> str:
 
 def _cell(value: object) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
+#: Share of an exclusive grid's area that a community must cover to count as one of its
+#: 共建 communities (a sliver along a shared road is not a partner).
+CO_BUILDING_MIN_SHARE = 0.05
+
+
+def exclusive_partners(grids: gpd.GeoDataFrame, *, level: str = "community",
+                       min_share: float = CO_BUILDING_MIN_SHARE) -> pd.DataFrame:
+    """The grids at ``level`` that each exclusive grid (专属网格) lies across: its 共建 units.
+
+    A mall that straddles two communities is run by both; the share of the exclusive
+    grid's area inside each community (measured in metres, UTM) decides, and slivers
+    below ``min_share`` are left out.
+
+    Parameters
+    ----------
+    grids
+        A grid version (all levels, WGS-84), as :class:`gis.workflows.GridVersion` holds it.
+    level
+        The level of the partners (``community`` by default).
+    min_share
+        Fraction (0–1) of the exclusive grid's area a partner must cover.
+
+    Returns
+    -------
+    DataFrame
+        ``exclusive_code, code, name, share``, largest share first within each exclusive grid.
+    """
+    exclusive = grids[grids["level"] == "exclusive"]
+    units = grids[grids["level"] == level]
+    columns = ["exclusive_code", "code", "name", "share"]
+    if not len(exclusive) or not len(units):
+        return pd.DataFrame(columns=columns)
+    metric = to_metric(gpd.GeoSeries(pd.concat([exclusive.geometry, units.geometry]).values, crs=4326))
+    ex_geoms, unit_geoms = metric.values[:len(exclusive)], metric.values[len(exclusive):]
+    tree = shapely.STRtree(unit_geoms)
+    ex_idx, unit_idx = tree.query(ex_geoms, predicate="intersects")
+    overlap = shapely.area(shapely.intersection(ex_geoms[ex_idx], unit_geoms[unit_idx]))
+    share = overlap / np.maximum(shapely.area(ex_geoms[ex_idx]), 1e-9)
+    found = pd.DataFrame({"exclusive_code": exclusive["code"].to_numpy()[ex_idx],
+                          "code": units["code"].to_numpy()[unit_idx],
+                          "name": units["name"].to_numpy()[unit_idx], "share": share})
+    found = found[found["share"] >= min_share]
+    return found.sort_values(["exclusive_code", "share"], ascending=[True, False]).reset_index(drop=True)[columns]

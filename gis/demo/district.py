@@ -70,8 +70,11 @@ _SHIJI_LIANHUA = ("世纪联华", "桐福社区", "城开社区")
 _GRIDS_PER_COMMUNITY = (4, 12)
 _MICROS_PER_GRID = (3, 6)
 _MICRO_WEIGHTS = np.array([0.25, 0.45, 0.2, 0.1])      # P(3), P(4), P(5), P(6)
-# Households per micro-grid, drawn from N(400, 50): about 95 % in 300-500.
-_HOUSEHOLDS_MEAN, _HOUSEHOLDS_SD, _HOUSEHOLDS_MIN, _HOUSEHOLDS_MAX = 400.0, 50.0, 240, 600
+# Households per micro-grid, drawn from N(70, 20) clipped to 30-150: a micro-grid is a few
+# buildings (楼栋) under one 微网格长, a tertiary grid of about 4 of them some 280 households
+# under one 专职网格员; the district then holds about 36万 households and 1M people, as
+# 中原区 does (issue 10; 第七次人口普查: 中原区 about 95万 residents).
+_HOUSEHOLDS_MEAN, _HOUSEHOLDS_SD, _HOUSEHOLDS_MIN, _HOUSEHOLDS_MAX = 70.0, 20.0, 30, 150
 _PERSONS_PER_HOUSEHOLD = (2.6, 3.0)
 _MAX_SEGMENT_M = 25.0     # no edge longer than this (see the module docstring)
 

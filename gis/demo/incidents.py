@@ -26,9 +26,11 @@ What makes the history look like a street office's:
 - **Lifecycle**: 受理 → 派遣 → 处置 → 反馈 → 核查 → 结案 with durations drawn
   against the category's working-time limit (:func:`gis.core.rules.deadlines.due_at_many`),
   some overdue and then supervised (督办); a few returned (退回), extended
-  (延期) or reworked (返工); 5–10 % still open at ``now``, recent cases more
-  often. Every move follows the rules file's transitions, and the verifier is
-  never the handler.
+  (延期) or reworked (返工); a few stuck long past the deadline, and the
+  recent ones still open at ``now``. As the street offices report: 办结率 of
+  due cases about 98 % (12345 about 99.8 %), 按期办结率 about 87 %, with a few
+  lagging communities (4 %) far below. Every move follows the rules file's
+  transitions, and the verifier is never the handler.
 """
 
 from __future__ import annotations
@@ -163,6 +165,15 @@ _DENSITY_POWER = {"order.ground_lock": 1.0, "safety.fire": .7, "safety.electric"
                   "safety.gas": .7, "enterprise": -.5}
 _HOT_SIGMA_M = (100.0, 300.0)
 _UNASSIGNED_SHARE = 0.015
+
+# --- lifecycle ------------------------------------------------------------------
+# Cases that stay open long past their deadline (stuck: waiting on a property owner, a
+# dispute nobody settles), per source; lagging communities, their share of the
+# communities, how many times more often their cases are stuck and how much slower
+# they close. Chosen so that 办结率 of due cases is about 98 % (12345 about 99.8 %) and
+# 按期办结率 about 85 %, as the seed reports for the street offices (issue 10).
+_STUCK_SHARE, _STUCK_SHARE_12345 = 0.015, 0.002
+_LAGGING_SHARE, _LAGGING_STUCK, _LAGGING_SLOWER = 0.04, 4.0, 1.7
 _OUTSIDE_OFFSET_M = (3.0, 40.0)
 
 # --- text ---------------------------------------------------------------------
@@ -495,6 +506,11 @@ class _Layer:
         names = micro["name"].astype(str).to_numpy()
         self.community = np.array([_community_of(s) for s in names], dtype=object)
         self.handler_key = micro["parent_code"].astype(str).to_numpy()
+        # a few lagging communities (none among fewer than 10: a tiny layer has no ranking)
+        communities = np.unique(self.community)
+        k = round(_LAGGING_SHARE * len(communities)) if len(communities) >= 10 else 0
+        chosen = np.random.default_rng([seed, 8]).choice(communities, size=k, replace=False)
+        self.lagging = np.isin(self.community, chosen)
         self.hot = self._hot_spots(exclusive, np.random.default_rng([seed, 7]))
 
     # --- hot spots -----------------------------------------------------------
@@ -774,10 +790,15 @@ class _Lifecycle:
         pick = np.where(verifiers[pick] == handler, (pick + 1) % len(verifiers), pick)
         verifier = verifiers[pick]
 
-        # What happens.
+        # What happens. A few lagging communities (落后社区) work slower and leave more
+        # cases stuck, so that the ranking of the weekly bulletin means something; the
+        # 12345 hotline's cases are followed up by the city and almost never stay stuck.
         age_days = (now_ns - reported_ns) / (86400 * _NS_PER_S)
+        lagging = layer.lagging[np.maximum(home, 0)] & (home >= 0)
+        hotline = src == SOURCES.index("12345")
         direct = (~patrol) & (rng.random(m) < 0.02)             # 不予立案
-        stuck = ~direct & (rng.random(m) < 0.055 + 0.3 * np.exp(-age_days / 20))
+        stuck_share = np.where(hotline, _STUCK_SHARE_12345, _STUCK_SHARE) * np.where(lagging, _LAGGING_STUCK, 1.0)
+        stuck = ~direct & (rng.random(m) < stuck_share)
         active = np.zeros((m, len(_SLOTS)), dtype=bool)
         active[:, _REC] = True
         normal = ~direct
@@ -793,12 +814,16 @@ class _Lifecycle:
         active[:, [_RES, _VER, _CLO]] = normal[:, None] & ~stuck[:, None]
         active[:, _CLO] |= direct
 
-        # When, in working hours after the report: resolution at a lognormal
-        # fraction of the limit (median one half; slow kinds spread wider, so
-        # more of them run late); stuck cases would finish long after now.
-        fraction = np.exp(rng.normal(np.log(0.5), np.where(slow, 0.75, 0.55)))
+        # When, in working hours after the report: the case closes (结案) at a
+        # lognormal fraction of the limit (median one half; slow kinds spread
+        # wider, lagging communities take longer, so more of them run late),
+        # resolved (反馈) well before and verified (核查) in between; stuck cases
+        # would finish long after now. The deadline counts the same working time,
+        # so a fraction up to 1 closes on time (按期办结).
+        fraction = np.exp(rng.normal(np.log(0.5), np.where(slow, 0.75, 0.55))) * np.where(lagging, _LAGGING_SLOWER, 1.0)
         elapsed_h = np.maximum(age_days, 0) * per_day * 5 / 7
-        resolve_h = np.where(stuck, (elapsed_h + limit_h) * rng.uniform(1.3, 3.0, m), fraction * limit_h)
+        close_h = np.where(stuck, (elapsed_h + limit_h) * rng.uniform(1.3, 3.0, m), fraction * limit_h)
+        resolve_h = close_h * rng.uniform(0.55, 0.85, m)
         offset = np.zeros((m, len(_SLOTS)))
         offset[:, _DIS] = np.minimum(resolve_h * rng.uniform(0.02, 0.12, m), rng.exponential(1.0, m))
         inner = np.array(_INNER)
@@ -807,9 +832,8 @@ class _Lifecycle:
         ordered = np.take_along_axis(np.sort(u, axis=1), np.maximum(rank, 0), axis=1)
         offset[:, inner] = offset[:, [_DIS]] + (resolve_h - offset[:, _DIS])[:, None] * ordered
         offset[:, _RES] = resolve_h
-        offset[:, _VER] = resolve_h + 0.05 + rng.exponential(1.5, m)
-        offset[:, _CLO] = np.where(direct, 0.05 + rng.exponential(0.5, m),
-                                   offset[:, _VER] + 0.02 + rng.exponential(0.4, m))
+        offset[:, _VER] = resolve_h + (close_h - resolve_h) * rng.uniform(0.3, 0.9, m)
+        offset[:, _CLO] = np.where(direct, 0.05 + rng.exponential(0.5, m), close_h)
         at = np.zeros((m, len(_SLOTS)), dtype=np.int64)      # 0: no such event
         at[:, _REC] = reported_ns
         timed = active.copy()

@@ -6,6 +6,11 @@ This package re-exports the named queries of its table families (grids, staff, i
 
 from __future__ import annotations
 
+from gis.store.addresses import (  # noqa: F401
+    fetch_addresses,
+    save_addresses,
+    save_incident_placements,
+)
 from gis.store.dashboards import (  # noqa: F401
     fetch_cases,
     fetch_category_counts,
@@ -62,4 +67,5 @@ __all__ = [
     'save_incident_assignments', 'fetch_incident', 'fetch_incident_events', 'save_incident_status',
     'save_incident_event', 'fetch_incidents_export', 'fetch_overdue', 'save_escalations', 'fetch_micro_stats',
     'fetch_period_stats', 'fetch_daily_counts', 'fetch_category_counts', 'fetch_heat_layers', 'fetch_cases',
+    'fetch_addresses', 'save_addresses', 'save_incident_placements',
 ]

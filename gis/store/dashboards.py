@@ -25,10 +25,12 @@ def fetch_micro_stats(conn, params: dict[str, Any]) -> pd.DataFrame:
 
 
 def fetch_period_stats(conn, params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, float | None]]:
-    """The KPI counts of one period in one pass: (counts per micro-grid, {median_h, p90_h})."""
-    frame = _frame(conn, "fetch_period_stats", params, MICRO_STATS_COLUMNS + ["median_h", "p90_h"])
+    """The KPI counts of one period in one pass: (counts per micro-grid, {median_h, p90_h, visited,
+    satisfied}); the last two are the 回访 counts of 满意率."""
+    frame = _frame(conn, "fetch_period_stats", params,
+                   MICRO_STATS_COLUMNS + ["median_h", "p90_h", "visited", "satisfied"])
     hours = {k: (None if not len(frame) or pd.isna(frame[k].iat[0]) else float(frame[k].iat[0]))
-             for k in ("median_h", "p90_h")}
+             for k in ("median_h", "p90_h", "visited", "satisfied")}
     return frame[MICRO_STATS_COLUMNS], hours
 
 

@@ -17,6 +17,14 @@ from gis.workflows.access import (  # noqa: F401
     sign_in_verified,
     whoami,
 )
+from gis.workflows.addresses import (  # noqa: F401
+    AddressImport,
+    export_addresses,
+    fetch_addresses,
+    import_addresses,
+    place_by_address,
+    save_demo_addresses,
+)
 from gis.workflows.admin import (  # noqa: F401
     backup_database,
     connect,
@@ -57,6 +65,7 @@ from gis.workflows.demo import (  # noqa: F401
 from gis.workflows.grids import (  # noqa: F401
     GridImport,
     active_grids,
+    exclusive_partners,
     export_grids,
     fetch_grids,
     fetch_staff,
@@ -85,17 +94,53 @@ from gis.workflows.incidents import (  # noqa: F401
     store_incidents,
 )
 
+from gis.workflows.operations import (  # noqa: F401
+    ACTIONS_ZH,
+    VISIT_CHANNELS_ZH,
+    VISIT_RESULTS_ZH,
+    CaseDetail,
+    Photo,
+    accept_incident,
+    actionable_cases,
+    allowed_actions,
+    assign_from_queue,
+    case_detail,
+    close_incident,
+    decide_extension,
+    dispatch_incident,
+    feedback_incident,
+    overdue_reports,
+    queue_count,
+    record_visit,
+    report_department,
+    request_extension,
+    return_incident,
+    rework_incident,
+    satisfaction,
+    satisfaction_rate,
+    supervise_incident,
+    unassigned_queue,
+    verify_incident,
+)
+
 __all__ = [
     'WRONG_CREDENTIALS_ZH', 'add_user', 'audit_trail', 'disable_user', 'list_users', 'masked_reporter',
     'record_export', 'reveal_reporter', 'set_password', 'sign_in', 'sign_in_verified', 'whoami',
+    'AddressImport', 'export_addresses', 'fetch_addresses', 'import_addresses', 'place_by_address',
+    'save_demo_addresses',
     'VERSIONS_CACHED', 'GridVersion', 'Services', 'active_version_id', 'connect', 'init_database',
     'start_server', 'stop_server', 'server_url', 'server_status', 'backup_database', 'restore_database',
     'GridImport', 'validate_grid_layer',
-    'save_grid_layer', 'import_grids', 'validate_grid_file', 'fetch_grids', 'export_grids', 'import_staff',
+    'save_grid_layer', 'import_grids', 'validate_grid_file', 'fetch_grids', 'exclusive_partners', 'export_grids', 'import_staff',
     'fetch_staff', 'locate', 'reassign_incidents', 'grid_version', 'grid_tree', 'active_grids',
     'IncidentImport', 'DispatchContext', 'dispatch_context', 'prepare_incidents', 'assignees',
     'store_incidents', 'import_incidents', 'receive_incident', 'set_incident_status', 'escalate_overdue',
     'incident_history', 'export_incidents', 'micro_stats', 'kpis', 'unit_stats', 'HEAT_LAYERS', 'heat_layers',
     'heat_cells', 'daily_counts', 'category_counts', 'cases', 'Situation', 'situation', 'Bulletin',
     'weekly_bulletin', 'load_demo', 'load_demo_incidents',
+    'ACTIONS_ZH', 'VISIT_CHANNELS_ZH', 'VISIT_RESULTS_ZH', 'CaseDetail', 'Photo', 'accept_incident',
+    'actionable_cases', 'allowed_actions', 'assign_from_queue', 'case_detail', 'close_incident',
+    'decide_extension', 'dispatch_incident', 'feedback_incident', 'overdue_reports', 'queue_count',
+    'record_visit', 'report_department', 'request_extension', 'return_incident', 'rework_incident',
+    'satisfaction', 'satisfaction_rate', 'supervise_incident', 'unassigned_queue', 'verify_incident',
 ]

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import geopandas as gpd
+import pandas as pd
 
 from gis import store
-from gis.core import access
+from gis.core import access, topology
 from gis.core.assignment import GridIndex
 from gis.core.hierarchy import GridTree
 from gis.errors import InputError, PermissionDenied, SchemaOutOfDate
@@ -61,6 +62,15 @@ class GridVersion:
         """The spatial index of the micro-grids and exclusive grids (the assignment rule)."""
         grids = self._grids
         return GridIndex(grids[grids["level"] == "micro"], grids[grids["level"] == "exclusive"])
+
+    @property
+    def exclusive_partners(self) -> pd.DataFrame:
+        """Each exclusive grid's 共建 communities (``exclusive_code, code, name, share``), a copy."""
+        return self._partners.copy()
+
+    @cached_property
+    def _partners(self) -> pd.DataFrame:
+        return topology.exclusive_partners(self._grids)
 
     @cached_property
     def bounds(self) -> tuple[float, float, float, float]:

@@ -18,14 +18,18 @@ from gis.workflows.context import Services
 
 
 def _params(services: Services, conn, flt: metrics.CaseFilter, now: datetime | None) -> dict[str, Any]:
-    """The filter's SQL parameters; a unit becomes the micro-grids under it (through the cached tree)."""
-    micro = None
+    """The filter's SQL parameters; a unit becomes the micro-grids under it (through the cached
+    tree), an exclusive grid (专属网格) its own cases."""
+    micro = exclusive = None
     if flt.unit:
         tree = services.version(conn).tree
         if flt.unit not in tree.level:
             raise InputError(f"grid '{flt.unit}' is not in the active grids", field="unit")
-        micro = tree.micro_under(flt.unit)
-    return flt.params(micro_codes=micro, now=now or datetime.now(china_time.CHINA_TZ))
+        if tree.level[flt.unit] == "exclusive":
+            exclusive = [flt.unit]
+        else:
+            micro = tree.micro_under(flt.unit)
+    return flt.params(micro_codes=micro, exclusive_codes=exclusive, now=now or datetime.now(china_time.CHINA_TZ))
 
 
 def micro_stats(services: Services, flt: metrics.CaseFilter, *, now: datetime | None = None) -> pd.DataFrame:

@@ -14,9 +14,11 @@ from gis.demo.accounts import demo_accounts
 from gis.demo.incidents import demo_incidents
 from gis.errors import InputError
 from gis.workflows.access import add_user, list_users
+from gis.workflows.addresses import save_demo_addresses
 from gis.workflows.context import Services
 from gis.workflows.grids import save_grid_layer
 from gis.workflows.incidents import dispatch_context, prepare_incidents
+from gis.workflows.operations import save_demo_visits
 
 
 DEMO_NOTE = "demo 中原区"  # how a demo grid version's note starts
@@ -45,6 +47,7 @@ def load_demo(services: Services, *, incidents: int = 100_000, seed: int = 42, i
     staff = district.demo_staff(grids, seed=seed)
     with services.transaction() as conn:
         store.save_staff(conn, staff)
+    save_demo_addresses(services, grids, seed=seed)
     loaded = load_demo_incidents(services, n=incidents, seed=seed, progress=progress) if incidents else 0
     counts = ", ".join(f"{LEVEL_NAMES_ZH[level]} {n}" for level, n in result.counts.items())
     summary = f"demo 中原区 loaded (grid version {result.version_id}): {counts}; staff {len(staff)}; incidents {loaded}"
@@ -102,6 +105,7 @@ def load_demo_incidents(services: Services, *, n: int, seed: int = 42,
         if progress:
             progress("incidents", 3, steps)
         stored = store.save_incidents_direct(conn, incidents, events, version_id=context.version_id, batch_id=batch_id)
+        save_demo_visits(conn, batch_id=batch_id, seed=seed)  # 回访 of the closed cases (满意率 ≈ 95 %)
         store.save_import_batch_done(conn, batch_id=batch_id, accepted=stored, inserted=stored, updated=0,
                                      unassigned=int(incidents["micro_code"].isna().sum()), rejected=0)
     if progress:

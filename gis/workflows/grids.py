@@ -144,6 +144,10 @@ def fetch_staff(services: Services, *, grid_codes: list[str] | None = None, mask
 def locate(services: Services, lon: float, lat: float, *, crs: str = "wgs84") -> dict[str, Any]:
     """The grid path, exclusive grid and worker on duty for one point.
 
+    ``worker`` is who takes a general case there (:func:`gis.core.dispatch.dispatch_for`):
+    the exclusive grid's 专属网格负责人, else the 专职网格员 serving the micro-grid;
+    ``reason`` says why, ``informed`` names the 微网格长 who is told.
+
     Parameters
     ----------
     lon, lat
@@ -169,9 +173,11 @@ def locate(services: Services, lon: float, lat: float, *, crs: str = "wgs84") ->
                               "exclusive": tree.path(exclusive)[0] if exclusive else None}
     if micro is None:
         result["suggestion"] = {"code": hit.suggested_code[0], "distance_m": float(hit.suggested_distance_m[0])}
-    result["worker"] = dispatch.assignee_for(
-        tier="general", micro_code=micro, exclusive_code=exclusive,
-        community_code=tree.ancestor(micro, "community"), street_code=tree.ancestor(micro, "street"), staff=pd.DataFrame(staff, columns=list(roster.STAFF_COLUMNS)))
+    chosen = dispatch.dispatch_for(
+        tier="general", micro_code=micro, exclusive_code=exclusive, grid_code=tree.ancestor(micro, "grid"),
+        community_code=tree.ancestor(micro, "community"), street_code=tree.ancestor(micro, "street"),
+        staff=pd.DataFrame(staff, columns=list(roster.STAFF_COLUMNS)), names=tree.name)
+    result["worker"], result["reason"], result["informed"] = chosen.assignee, chosen.reason, chosen.informed
     result["staff"] = [{**person, "phone": roster.mask_phone(person["phone"])} for person in staff]
     return result
 
@@ -195,6 +201,12 @@ def grid_version(services: Services, version_id: int | None = None) -> GridVersi
     """A grid version (the active one by default) with its tree and index, cached per version."""
     with services.connection() as conn:
         return services.version(conn, version_id)
+
+
+def exclusive_partners(services: Services) -> pd.DataFrame:
+    """Each exclusive grid's 共建 communities in the active version: ``exclusive_code, code, name,
+    share`` (the share of the exclusive grid's area in that community), cached per version."""
+    return grid_version(services).exclusive_partners
 
 
 def grid_tree(services: Services) -> hierarchy.GridTree:

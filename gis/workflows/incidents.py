@@ -11,6 +11,7 @@ import pandas as pd
 
 from gis import store
 from gis.core import access, china_time, dispatch, intake, roster
+from gis.core.address import AddressRegister
 from gis.core.crs import parse_crs
 from gis.core.rules import config, deadlines, lifecycle, transitions
 from gis.core.rules.tiers import next_escalation
@@ -19,6 +20,11 @@ from gis.io import incident_files
 from gis.io.paths import writable_path
 from gis.store import access as access_store
 from gis.workflows.access import masked_reporter
+from gis.workflows.addresses import (
+    PLACED_BY_ADDRESS,
+    address_register,
+    place_by_address,
+)
 from gis.workflows.context import GridVersion, Services
 
 # -- incidents ------------------------------------------------------------------------------
@@ -65,8 +71,15 @@ def dispatch_context(services: Services, conn) -> DispatchContext:
     return DispatchContext(services.version(conn, active["id"]), store.fetch_staff(conn))
 
 
-def prepare_incidents(incidents: pd.DataFrame, *, context: DispatchContext, rules: config.Rules) -> pd.DataFrame:
+def prepare_incidents(incidents: pd.DataFrame, *, context: DispatchContext, rules: config.Rules,
+                      register: AddressRegister | None = None) -> pd.DataFrame:
     """Assign checked rows to micro-grids and set tier, deadline and assignee (pure, vectorised).
+
+    Address-only rows (lon/lat NaN) are first placed by the address ``register``
+    (:func:`gis.workflows.addresses.place_by_address`): a confident match takes its
+    building's point (``placed_by`` 'address', ``address_id``); the point's micro-grid wins,
+    the register's fills in when the point falls in none. An unmatched row stays
+    unassigned, with no point, no suggestion and its ``candidates``.
 
     An unassigned point gets the nearest micro-grid as ``suggested_code`` and its
     distance in metres as ``suggested_distance_m``, unless it lies farther than
@@ -75,16 +88,19 @@ def prepare_incidents(incidents: pd.DataFrame, *, context: DispatchContext, rule
     19,000 km off is no place to send a case; the distance is kept, NULL when
     it cannot be measured, and the import warns about the row).
     """
-    out = incidents.copy()
+    out = place_by_address(incidents, register)
     version = context.version
-    if version is not None and len(version.index):
-        hit = version.index.assign(out["lon"].to_numpy(), out["lat"].to_numpy())
-        placed = intake.placement_columns(hit, index=out.index)
-        out[list(placed.columns)] = placed
-    else:
-        for c in ("micro_code", "exclusive_code", "suggested_code", "suggested_distance_m"):
-            out[c] = None
-        out["far_from_grids"] = False  # no grids to measure against
+    for c in ("micro_code", "exclusive_code", "suggested_code", "suggested_distance_m"):
+        out[c] = pd.Series(None, index=out.index, dtype=float if c == "suggested_distance_m" else object)
+    out["far_from_grids"] = False  # no grids to measure against, or no point to measure
+    has_point = out["placed_by"].notna().to_numpy()
+    if version is not None and len(version.index) and has_point.any():
+        pointed = out.loc[has_point]
+        hit = version.index.assign(pointed["lon"].to_numpy(), pointed["lat"].to_numpy())
+        placed = intake.placement_columns(hit, index=pointed.index)
+        for c in placed.columns:
+            out.loc[has_point, c] = placed[c]
+    out["micro_code"] = out["micro_code"].where(out["micro_code"].notna(), out.pop("register_micro_code"))
     tiers = {code: cat.tier for code, cat in rules.categories.items()}
     out["tier"] = out["category"].map(tiers).fillna("general")
     out["due_at"] = deadlines.due_at_many(out["reported_at"], out["category"], rules=rules)
@@ -93,16 +109,41 @@ def prepare_incidents(incidents: pd.DataFrame, *, context: DispatchContext, rule
 
 
 def assignees(cases: pd.DataFrame, *, context: DispatchContext) -> pd.Series:
-    """Who takes each case at its tier (see :func:`gis.core.dispatch.assignee_for`), the
-    community and street found by walking up the grid tree from the micro-grid."""
-    micro = cases["micro_code"].astype(object)
+    """Who takes each case at its tier: the ``assignee`` of :func:`dispatches` alone (vectorised,
+    for imports of a million rows)."""
+    return dispatch.assignees_many(_dispatch_keys(cases), staff=context.staff, **_grid_lookups(context))
+
+
+def dispatches(cases: pd.DataFrame, *, context: DispatchContext) -> pd.DataFrame:
+    """Who takes each case, why, who is informed and (hard tier) the departments
+    (:func:`gis.core.dispatch.dispatch_many`).
+
+    Parameters
+    ----------
+    cases
+        Columns ``tier``, ``micro_code``, ``exclusive_code`` and optionally ``category``.
+
+    Returns
+    -------
+    DataFrame
+        :data:`gis.core.dispatch.DISPATCH_COLUMNS`, same index as ``cases``.
+    """
+    return dispatch.dispatch_many(_dispatch_keys(cases), staff=context.staff, **_grid_lookups(context))
+
+
+def _dispatch_keys(cases: pd.DataFrame) -> pd.DataFrame:
+    return cases[[c for c in ("tier", "micro_code", "exclusive_code", "category") if c in cases]]
+
+
+def _grid_lookups(context: DispatchContext) -> dict:
+    """The grids' names, and each micro-grid's tertiary grid, community and street (the one
+    walk up the grid tree, once per micro-grid)."""
     tree = context.version.tree if context.version is not None else None
-    distinct = micro.dropna().unique() if tree is not None else []
-    community = {c: tree.ancestor(c, "community") for c in distinct}
-    street = {c: tree.ancestor(c, "street") for c in distinct}
-    keyed = cases[["tier", "micro_code", "exclusive_code"]].assign(
-        community_code=micro.map(community), street_code=micro.map(street))
-    return dispatch.assignees_many(keyed, staff=context.staff)
+    if tree is None:
+        return {"names": None, "units": {}}
+    units = {code: tuple(tree.ancestor(code, level) for level in ("grid", "community", "street"))
+             for code in tree.micro}
+    return {"names": tree.name, "units": units}
 
 
 def store_incidents(services: Services, conn, chunks, *, batch_id: int, actor: str,
@@ -115,10 +156,17 @@ def store_incidents(services: Services, conn, chunks, *, batch_id: int, actor: s
     result = IncidentImport(batch_id=batch_id, format="", encoding=None)
     rejects = []
     implausible = intake.ImplausibleRows(now=datetime.now(china_time.CHINA_TZ))
+    register, placements = None, []
     for chunk in chunks:
-        prepared = prepare_incidents(chunk.incidents, context=context, rules=rules)
+        if register is None and not chunk.incidents["lon"].notna().all():
+            register = address_register(conn)  # read once, when the first address-only row comes
+        prepared = prepare_incidents(chunk.incidents, context=context, rules=rules, register=register)
         implausible.add(prepared, far=prepared["far_from_grids"])
         store.save_incoming(conn, prepared)
+        by_address = prepared["lon"].isna() | (prepared["placed_by"] == PLACED_BY_ADDRESS)
+        if by_address.any():
+            placements.append(prepared.loc[by_address, ["line", "source", "external_id", "placed_by", "address_id",
+                                                        "candidates"]])
         result.accepted += len(prepared)
         result.unassigned += int(prepared["micro_code"].isna().sum())
         result.rejected += chunk.refused
@@ -130,6 +178,15 @@ def store_incidents(services: Services, conn, chunks, *, batch_id: int, actor: s
     counts = store.save_incoming_merged(conn, version_id=context.version_id, batch_id=batch_id, actor=actor,
                                         staged=result.accepted)
     result.inserted, result.updated = counts["inserted"], counts["updated"]
+    if placements:
+        placed = pd.concat(placements, ignore_index=True)
+        store.save_incident_placements(conn, placed, batch_id=batch_id)
+        unplaced = placed.loc[placed["placed_by"].isna(), "line"].tolist()
+        if unplaced:
+            result.warnings.append(
+                f"{len(unplaced)} address-only row(s) matched no building of the address register confidently "
+                f"(lines {', '.join(map(str, unplaced[:10]))}{' …' if len(unplaced) > 10 else ''}); stored unassigned "
+                "with their address candidates for 待分派: check the address or add the building to the register")
     # warnings about the whole file come first, so that a long list of row warnings never hides them
     file_warnings = implausible.warnings()
     if counts["older"]:

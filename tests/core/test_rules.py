@@ -424,9 +424,10 @@ def test_general_case_goes_to_the_exclusive_grid_manager_first(staff):
     assert assignee_for(tier="general", exclusive_code="X99", **kwargs) == "钱专职"
 
 
-def test_general_case_without_full_time_worker_goes_to_micro_head(staff):
+def test_general_case_without_full_time_worker_goes_to_the_community_head_never_the_micro_head(staff):
+    # the 微网格长 (李微) is a volunteer to inform, not the one a case is sent to
     assert assignee_for(tier="general", micro_code="M02", exclusive_code=None,
-                        community_code="C01", street_code="S01", staff=staff) == "李微"
+                        community_code="C01", street_code="S01", staff=staff) == "赵社区"
 
 
 def test_complex_case_goes_to_the_community_grid_head_first_by_name(staff):

@@ -195,12 +195,14 @@ def test_codes_and_names_follow_the_parent(grids):
 
 # --- households --------------------------------------------------------------------------
 
-def test_households_per_micro_grid_are_mostly_300_to_500(grids):
+def test_households_per_micro_grid_follow_n_70_20_clipped_to_30_150(grids):
     micro = _level(grids, "micro")
-    assert micro["households"].between(300, 500).mean() >= 0.8
-    assert (micro["households"] > 0).all()
+    assert micro["households"].between(30, 150).all()
+    assert micro["households"].mean() == pytest.approx(70, abs=2)
+    assert micro["households"].std() == pytest.approx(20, abs=2)
+    assert micro["households"].between(50, 90).mean() >= 0.6
     ratio = micro["population"] / micro["households"]
-    assert ratio.between(2.59, 3.01).all()
+    assert ratio.between(2.6 - 0.5 / 30, 3.0 + 0.5 / 30).all()  # 2.6-3.0 persons, rounded to whole people
 
 
 @pytest.mark.parametrize(("child", "parent"), NESTING)
@@ -337,6 +339,14 @@ def test_another_seed_gives_other_grids(grids):
     assert (hanghai["level"] == "grid").sum() == 191
     assert (hanghai["level"] == "micro").sum() == 752
     assert (hanghai["level"] == "exclusive").sum() == 10
+
+
+def test_district_totals_are_those_of_the_real_district(grids):
+    # about 36万 households and about 1M people (中原区), about 280 households per tertiary grid
+    district = _level(grids, "district").iloc[0]
+    assert 340_000 <= district["households"] <= 380_000
+    assert 950_000 <= district["population"] <= 1_070_000
+    assert _level(grids, "grid")["households"].mean() == pytest.approx(280, abs=20)
 
 
 # --- staff ---------------------------------------------------------------------------------

@@ -60,6 +60,11 @@ def ran(target) -> AppTest:
     return at
 
 
+def crumbs(at: AppTest) -> list:
+    """The breadcrumb's buttons (the card's links to exclusive grids and communities are not steps)."""
+    return [b for b in at.button if (b.key or "").startswith("crumb-")]
+
+
 def metric(at: AppTest, label: str) -> str:
     values = [m.value for m in at.metric if m.label == label]
     assert len(values) == 1, f"one metric {label!r} expected, found {[m.label for m in at.metric]}"
@@ -93,7 +98,8 @@ def test_page_renders_against_the_demo_district(app, page):
 
 def test_situation_page_shows_kpis_and_ranks_the_14_streets(app):
     at = ran(app("situation"))
-    assert [m.label for m in at.metric] == ["受理", "办结", "办结率", "按期办结率", "超期(督办)", "办理时长中位数"]
+    assert [m.label for m in at.metric] == ["受理", "办结", "办结率", "按期办结率", "满意率", "超期(督办)",
+                                            "办理时长中位数"]
     assert count(at, "受理") > 0
     assert count(at, "办结") <= count(at, "受理")
     table = ranking(at)
@@ -103,7 +109,7 @@ def test_situation_page_shows_kpis_and_ranks_the_14_streets(app):
     # the streets' counts add up to the district's (every demo case lies in a micro-grid or is unassigned)
     assert table["受理"].sum() <= count(at, "受理")
     # the breadcrumb is the district alone, and it is where we are
-    assert [(b.label, b.disabled) for b in at.button] == [("中原区（区）", True)]
+    assert [(b.label, b.disabled) for b in crumbs(at)] == [("中原区（区）", True)]
     # the sidebar's street box reads 全区 (not an empty choice)
     street_box = at.selectbox(key="f_street")
     assert street_box.options[0] == "全区" and street_box.index == 0
@@ -182,7 +188,7 @@ def test_a_street_in_the_url_drills_down_to_its_communities(app):
     assert table.columns[0] == "社区"
     assert 0 < len(table) < 157
     # breadcrumb: the district (a way back) › the street (where we are)
-    assert [(b.label, b.disabled) for b in at.button] == [("中原区（区）", False), (f"{STREET_NAME}（街道）", True)]
+    assert [(b.label, b.disabled) for b in crumbs(at)] == [("中原区（区）", False), (f"{STREET_NAME}（街道）", True)]
     assert STREET_NAME in [s.value for s in at.subheader]
     assert at.selectbox(key="f_street").value == STREET
     assert 0 < count(at, "受理") < count(district, "受理")
@@ -206,7 +212,7 @@ def test_the_breadcrumb_goes_back_to_the_district(app):
     ran(at.button(key=f"crumb-{DISTRICT}").click())
     assert "unit" not in at.query_params
     assert ranking(at).columns[0] == "街道"
-    assert [(b.label, b.disabled) for b in at.button] == [("中原区（区）", True)]
+    assert [(b.label, b.disabled) for b in crumbs(at)] == [("中原区（区）", True)]
     assert at.selectbox(key="f_street").index == 0  # 全区
 
 
@@ -221,14 +227,6 @@ def test_a_unit_set_in_the_url_during_a_session_is_not_undone_by_the_sidebar(app
     assert at.selectbox(key="f_street").value == STREET
 
 
-def test_an_exclusive_grid_in_the_url_shows_the_district(app):
-    # exclusive grids (专属网格) lie beside the nesting, so they are no unit to drill into
-    at = app("situation")
-    at.query_params["unit"] = _first_code(level="exclusive")
-    ran(at)
-    assert ranking(at).columns[0] == "街道"
-
-
 def test_a_community_drills_down_to_its_tertiary_grids(app):
     street = app("situation")
     street.query_params["unit"] = STREET
@@ -239,7 +237,7 @@ def test_a_community_drills_down_to_its_tertiary_grids(app):
     at.query_params["unit"] = community
     ran(at)
     assert ranking(at).columns[0] == "三级网格"
-    assert [b.label for b in at.button] == ["中原区（区）", f"{STREET_NAME}（街道）", f"{community_name}（社区）"]
+    assert [b.label for b in crumbs(at)] == ["中原区（区）", f"{STREET_NAME}（街道）", f"{community_name}（社区）"]
     # the 网格力量 tab lists the community's 网格长 and its grids' 专职网格员
     staff = at.dataframe[1].value
     assert set(staff["岗位"]) == {"网格长", "专职网格员"}
@@ -252,7 +250,7 @@ def test_a_micro_grid_shows_no_ranking(app):
     at.query_params["unit"] = micro
     ran(at)
     assert [i.value for i in at.info if "最小一级" in i.value] == ["微网格是最小一级网格。"]
-    assert [b.label for b in at.button][-1].endswith("（微网格）")
+    assert [b.label for b in crumbs(at)][-1].endswith("（微网格）")
 
 
 def test_an_unknown_unit_in_the_url_shows_the_district(app):
@@ -495,10 +493,10 @@ def test_signing_in_opens_the_requested_page_and_signing_out_forgets_the_session
 
 
 @pytest.mark.parametrize("role, menu", [
-    ("leader", ["态势地图", "工单", "周通报", "审计日志", "系统状态"]),
-    ("community", ["态势地图", "工单", "周通报", "系统状态"]),
-    ("gridworker", ["态势地图", "工单", "周通报", "系统状态"]),
-    ("dispatcher", ["态势地图", "工单", "周通报", "系统状态"]),
+    ("leader", ["态势地图", "工单", "工单处置", "周通报", "审计日志", "系统状态"]),
+    ("community", ["态势地图", "工单", "工单处置", "周通报", "系统状态"]),
+    ("gridworker", ["态势地图", "工单", "工单处置", "周通报", "系统状态"]),
+    ("dispatcher", ["态势地图", "工单", "工单处置", "待分派", "周通报", "系统状态"]),
     ("planner", ["态势地图", "工单", "周通报", "系统状态"]),
     ("analyst", ["态势地图", "工单", "周通报", "系统状态"]),
     ("admin", ["审计日志", "系统状态"]),
@@ -752,3 +750,18 @@ def test_a_session_whose_account_changed_since_sign_in_must_sign_in_again(whole_
     assert auth.SESSION_KEY not in at.session_state
     assert [w.value for w in at.warning] == ["账号权限已变更，请重新登录。"]
     assert [t.label for t in at.text_input] == ["账号", "密码"] and shows_no_data(at)
+
+
+
+def test_an_exclusive_grid_is_a_unit_with_its_co_building_communities(app):
+    # 世纪联华 lies across 桐福 and 城开 (the seed); its community lists it, and it lists them back
+    at = ran(app("situation"))
+    at.query_params["unit"] = _code_of("世纪联华", level="exclusive")
+    ran(at)
+    assert "世纪联华" in [s.value for s in at.subheader]
+    partners = [b.label for b in at.button if (b.key or "").startswith("link-")]
+    assert len(partners) == 2 and all(p.split("（")[0] in {"桐福社区", "城开社区"} for p in partners)
+    assert 0 < count(at, "受理") < 500
+    community = next(b for b in at.button if (b.key or "").startswith("link-"))
+    ran(community.click())
+    assert "世纪联华" in [b.label for b in at.button if (b.key or "").startswith("link-")]

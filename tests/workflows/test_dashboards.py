@@ -568,3 +568,26 @@ def test_a_case_closed_after_the_week_was_open_and_overdue_in_that_weeks_bulleti
     b = workflows.weekly_bulletin(grids, "2026-W47", min_due=1)
     # at the end of W47 (Mon 23 Nov 00:00) the case was open and past its deadline
     assert counts_of(b.totals) == (1, 0, 1, 0, 1, 1)
+
+
+# -- exclusive grids as units ---------------------------------------------------------------------
+
+
+def test_an_exclusive_grid_is_a_unit_of_its_own_cases(grids, tmp_path):
+    # Z1 (世纪联华) lies across 甲社区 (C1) and 乙社区 (C2): one case on each side of it, one outside
+    load(grids, tmp_path, [dict(id="Z-A", lon=X0 + 1.8 * D, lat=Y0 + 0.5 * D, reported="2026-11-16T10:00:00"),
+                           dict(id="Z-B", lon=X0 + 2.2 * D, lat=Y0 + 0.5 * D, reported="2026-11-16T11:00:00"),
+                           dict(id="OUT", micro="G2-02", reported="2026-11-16T12:00:00")])
+    mall = workflows.kpis(grids, CaseFilter(since=WEEK.since, until=WEEK.until, unit="Z1"), now=NOW)
+    assert mall["current"]["received"] == 2
+    cases = workflows.cases(grids, CaseFilter(since=WEEK.since, until=WEEK.until, unit="Z1"))
+    assert sorted(cases["external_id"]) == ["Z-A", "Z-B"]
+    assert workflows.kpis(grids, CaseFilter(since=WEEK.since, until=WEEK.until, unit="C1"),
+                          now=NOW)["current"]["received"] == 1
+
+
+def test_an_exclusive_grid_lists_its_co_building_communities_by_share(grids):
+    partners = workflows.exclusive_partners(grids)
+    assert list(partners["exclusive_code"]) == ["Z1", "Z1"]
+    assert set(partners["code"]) == {"C1", "C2"}
+    assert partners["share"].to_numpy() == pytest.approx([0.5, 0.5], abs=0.01)

@@ -108,8 +108,22 @@ def test_locate_gives_path_exclusive_grid_and_worker_with_masked_phone(cli, laye
     assert [p["code"] for p in result["path"]] == ["G1-01", "G1", "C1", "S1", "410102"]
     assert result["exclusive"]["name"] == "世纪联华"
     assert result["worker"] == "李强"  # general cases in an exclusive grid go to its manager
+    assert result["reason"] == "专属网格 世纪联华 的负责人"
     phones = {s["name"]: s["phone"] for s in result["staff"]}
     assert phones == {"王芳": "138****5678", "李强": "139****1111", "张伟": "0371-****1234"}
+
+
+def test_locate_names_the_full_time_worker_of_the_tertiary_grid_never_the_micro_head(cli, layer_file, tmp_path):
+    assert cli("grids", "import", str(layer_file)).returncode == 0
+    staff = roster(tmp_path, ["G1-02,微网格长,刘刚,13812345678", "G1,专职网格员,黄子明,13900001111",
+                              "C1,网格长,张伟,0371-67891234"])
+    assert cli("staff", "import", str(staff)).returncode == 0
+    result = json.loads(cli("locate", str(X0 + 0.5 * D), str(Y0 + 1.5 * D)).stdout)  # in G1-02
+    assert result["micro"]["code"] == "G1-02" and result["exclusive"] is None
+    assert result["worker"] == "黄子明"
+    assert result["reason"] == "三级网格 甲社区第1网格 的专职网格员"
+    assert result["informed"] == "刘刚"
+    assert {s["name"] for s in result["staff"]} == {"刘刚", "黄子明", "张伟"}
 
 
 def test_locate_outside_every_micro_grid_suggests_the_nearest(cli, layer_file):

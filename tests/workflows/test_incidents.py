@@ -213,7 +213,7 @@ def test_overdue_cases_escalate_tier_by_tier_then_go_under_supervision(grids_loa
     later = second["due_at"] + timedelta(minutes=1)
     assert workflows.escalate_overdue(grids_loaded, now=later)["escalated"] == 1
     third = incident(grids_loaded, "A1")
-    assert third["tier"] == "hard" and third["assignee"].startswith("街道吹哨报到平台")
+    assert third["tier"] == "hard" and third["assignee"] == "一街道吹哨报到"  # the street's coordination desk
     assert workflows.escalate_overdue(grids_loaded, now=third["due_at"] + timedelta(minutes=1)) == {
         "escalated": 0, "supervised": 1}
     assert incident(grids_loaded, "A1")["status"] == "supervised"

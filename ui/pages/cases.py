@@ -83,9 +83,12 @@ with left:
 with right:
     basemap = state.view_from_url().basemap  # the map page's choice, "none" for offline use
     basemap = basemap if basemap in maps.BASEMAPS else "osm"
-    m = maps.base_map(center=(incident["lon"], incident["lat"]), zoom=17, basemap=basemap)
-    maps.points_layer(found.iloc[[rows[0]]], name="案件位置", basemap=basemap).add_to(m)
-    st_folium(m, height=300, use_container_width=True, key=f"case-map-{incident['id']}", returned_objects=[])
+    if incident["lon"] is None:  # an address-only ticket the register could not place yet
+        st.info("该工单只有地址，尚未定位到楼栋，请在「待分派」中指定微网格。")
+    else:
+        m = maps.base_map(center=(incident["lon"], incident["lat"]), zoom=17, basemap=basemap)
+        maps.points_layer(found.iloc[[rows[0]]], name="案件位置", basemap=basemap).add_to(m)
+        st_folium(m, height=300, use_container_width=True, key=f"case-map-{incident['id']}", returned_objects=[])
 st.markdown("**办理记录**")
 statuses = widgets.status_names()
 st.dataframe({

@@ -14,7 +14,7 @@ from gis.core.metrics import METRICS_ZH
 from gis.workflows import HEAT_LAYERS
 from ui import auth, cached, state, widgets
 
-ZOOM_FOR_LEVEL = {"district": 12, "street": 14, "community": 15, "grid": 16, "micro": 17}
+ZOOM_FOR_LEVEL = {"district": 12, "street": 14, "community": 15, "grid": 16, "micro": 17, "exclusive": 17}
 
 user = auth.require_user()
 st.title("态势地图")
@@ -40,15 +40,18 @@ home = widgets.home_unit(user, grids)
 if home is None:
     st.info("您的账号范围内没有可在地图上显示的网格。")
     st.stop()
-# only the nested levels are units to drill into (an exclusive grid in the URL shows the home unit)
+# a unit is any grid of the user's: the nested levels drill down, an exclusive grid (专属网格) is a
+# unit of its own, with nothing below it
 unit = flt.unit if flt.unit in by_code.index and by_code.at[flt.unit, "level"] in ZOOM_FOR_LEVEL else home
 unit_level = by_code.at[unit, "level"]
-level = child_level(unit_level)
+level = None if unit_level == "exclusive" else child_level(unit_level)
 # the unfiltered view of the district is the whole district; of a smaller scope, that scope
 whole = by_code.at[home, "level"] == "district"
 
 # breadcrumb: district › street › community …; the steps above the user's scope are shown, not links
 path = cached.grid_tree(user).path(unit)
+if unit_level == "exclusive" and len(path) == 1:  # a floating exclusive grid: reached from the home unit
+    path = path + cached.grid_tree(user).path(home)
 above_home = {step["code"] for step in cached.grid_tree(user).path(home)} - {home}
 crumbs = st.columns(len(path) + 1, gap="small")
 for col, step in zip(crumbs, reversed(path)):
@@ -106,6 +109,7 @@ with card_col:
     st.subheader(f"{name}")
     if level is not None:
         st.caption(f"点击地图上的{widgets.level_name(level)}可下钻一级；上方路径可返回上级。")
+    widgets.exclusive_links(user, flt, unit, unit_level, grids)
     tab_units, tab_cats, tab_staff, tab_open = st.tabs(["下级排名", "主要类别", "网格力量", "未办结案件"])
     with tab_units:
         if level is not None:
@@ -115,6 +119,8 @@ with card_col:
                 "办结率": table["completion_rate"].map(widgets.pct), "按期办结率": table["on_time_rate"].map(widgets.pct),
                 "超期": table["overdue"], "每千户": table["per_1000"].round(1)}),
                 hide_index=True, width="stretch", height=320)
+        elif unit_level == "exclusive":
+            st.info("专属网格下不再细分；共建社区见上方。")
         else:
             st.info("微网格是最小一级网格。")
     with tab_cats:

@@ -26,7 +26,9 @@ from gis.errors import InputError
 
 #: Columns an incident CSV must have (``source`` may come from the ``source``
 #: option instead). Of these, ``source``, ``external_id``, ``lon``, ``lat``,
-#: ``reported_at`` and ``status`` must also have a value on every row.
+#: ``reported_at`` and ``status`` must also have a value on every row, but for
+#: ``lon`` and ``lat`` both empty with an ``address``: an address-only case, kept with
+#: NaN coordinates and placed by the address register on import.
 REQUIRED_FIELDS: tuple[str, ...] = (
     "source", "external_id", "category", "lon", "lat", "reported_at", "status",
     "description", "address",
@@ -510,13 +512,21 @@ def _check(table: pa.Table, st: _State) -> Chunk:
             found.refuse(check & ~nul & (size > MAX_FIELD_BYTES), shown,
                          lambda i, s=shown, b=size: _field_too_large(s, b[i]))
 
-    # coordinates
+    # coordinates: both empty with an address is an address-only case (12345 tickets), placed by
+    # the address register on import; one of the two empty is refused
+    address_only = empty["lon"] & empty["lat"]
+    if address_only.any() and "address" in table.column_names:
+        address_only &= ~_empty(_trimmed(table, "address"))
+    else:
+        address_only &= False
     numbers = {}
     for name in ("lon", "lat"):
         value, bad = _parse_numbers(text[name])
         numbers[name] = value
         shown = st.name(name)
-        found.refuse(check_coords & empty[name], shown, lambda i, s=shown: f"{s} is empty")
+        found.refuse(check_coords & empty[name] & ~address_only, shown,
+                     lambda i, s=shown: f"{s} is empty; give both lon and lat, or leave both empty and give "
+                                        f"the address")
         bad &= check_coords
         if bad.any():
             given = _picked(text[name], np.flatnonzero(bad))

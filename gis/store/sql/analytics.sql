@@ -1,6 +1,6 @@
 -- Aggregates for maps, KPIs and bulletins. Every query takes the same case filter,
--- filtered_incidents() of migration 0002: since/until (reported_at, half-open),
--- categories, sources, statuses, micro_codes (text[] or NULL for all), and now
+-- filtered_incidents() of migration 0005: since/until (reported_at, half-open),
+-- categories, sources, statuses, micro_codes, exclusive_codes (text[] or NULL for all), and now
 -- (what counts as overdue; figures are as things stood then).
 -- 办结 (completed) = gis_closed_status() (结案); open = gis_is_open(status); both made by db init
 -- from gis.core.rules.lifecycle.
@@ -9,10 +9,11 @@
 -- The one definition of the KPI counts, in one pass over the filtered cases: per micro-grid,
 -- as things stood at now (a case closed after now still counts as open then), each row
 -- carrying the period's median and 90th percentile of reported → closed in hours (NULL when
--- no case was closed by now).
+-- no case was closed by now) and the period's 回访 counts (visited, satisfied: 满意 + 基本满意).
 WITH f AS MATERIALIZED (
-    SELECT micro_code, status, reported_at, due_at, closed_at
-    FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s)
+    SELECT id, micro_code, status, reported_at, due_at, closed_at
+    FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s,
+                        %(exclusive_codes)s)
 ), stats AS (
     SELECT micro_code,
            count(*) AS received,
@@ -32,20 +33,30 @@ WITH f AS MATERIALIZED (
                WITHIN GROUP (ORDER BY extract(epoch FROM closed_at - reported_at) / 3600) AS h
     FROM f
     WHERE status = gis_closed_status() AND closed_at IS NOT NULL AND closed_at <= %(now)s
+), visits AS (
+    -- 满意率's counts: the cases with a 回访 by now, each by its latest one (migration 0007)
+    SELECT count(*) AS visited,
+           count(*) FILTER (WHERE result IN ('satisfied', 'basically_satisfied')) AS satisfied
+    FROM (SELECT DISTINCT ON (v.incident_id) v.result
+          FROM incident_visit v JOIN f ON f.id = v.incident_id
+          WHERE v.at <= %(now)s
+          ORDER BY v.incident_id, v.at DESC, v.id DESC) latest
 )
-SELECT stats.*, hours.h[1] AS median_h, hours.h[2] AS p90_h
-FROM stats CROSS JOIN hours;
+SELECT stats.*, hours.h[1] AS median_h, hours.h[2] AS p90_h, visits.visited, visits.satisfied
+FROM stats CROSS JOIN hours CROSS JOIN visits;
 
 -- name: fetch_daily_counts
 SELECT (reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS received,
        count(*) FILTER (WHERE status = gis_closed_status() AND coalesce(closed_at <= %(now)s, true)) AS completed
-FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s)
+FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s,
+                        %(exclusive_codes)s)
 GROUP BY 1 ORDER BY 1;
 
 -- name: fetch_category_counts
 SELECT category, count(*) AS received,
        count(*) FILTER (WHERE gis_is_open(status) OR closed_at > %(now)s) AS open
-FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s)
+FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s,
+                        %(exclusive_codes)s)
 GROUP BY category ORDER BY received DESC;
 
 -- name: fetch_heat_layers
@@ -59,15 +70,18 @@ SELECT round(ST_X(geom) / %(cell_lon_deg)s) * %(cell_lon_deg)s AS lon,
        count(*) FILTER (WHERE category = ANY(%(garbage_categories)s)) AS garbage,
        sum(CASE WHEN gis_is_open(status) AND (due_at < %(now)s OR status = 'supervised')
                 THEN %(overdue_weight)s ELSE 1 END) FILTER (WHERE status = ANY(%(open_statuses)s)) AS unresolved
-FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s)
-WHERE category = ANY(%(hazard_categories)s) OR category = ANY(%(garbage_categories)s)
-   OR status = ANY(%(open_statuses)s)
+FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s,
+                        %(exclusive_codes)s)
+WHERE (category = ANY(%(hazard_categories)s) OR category = ANY(%(garbage_categories)s)
+       OR status = ANY(%(open_statuses)s))
+  AND geom IS NOT NULL  -- an address-only case the register could not place has no point yet
 GROUP BY 1, 2;
 
 -- name: fetch_cases
 SELECT source, external_id, category, status, tier, reported_at, due_at, closed_at, micro_code, exclusive_code,
        assignee, address, description, ST_X(geom) AS lon, ST_Y(geom) AS lat
-FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s)
+FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s,
+                        %(exclusive_codes)s)
 WHERE true
   AND (%(open_only)s IS FALSE OR gis_is_open(status))
   AND (%(search)s::text IS NULL OR external_id ILIKE %(search)s OR address ILIKE %(search)s
