@@ -62,9 +62,14 @@ class Dispatch:
 
     @property
     def note(self) -> str:
-        """The dispatch event's note: the reason, then who is informed
-        (``三级网格 X 的专职网格员；知会微网格长：刘刚``)."""
-        return self.reason + (f"；知会微网格长：{self.informed}" if self.informed else "")
+        """The dispatch event's note (:func:`dispatch_note`)."""
+        return dispatch_note(self.reason, self.informed)
+
+
+def dispatch_note(reason: str, informed: str | None) -> str:
+    """A dispatch event's note: the reason, then who is informed
+    (``三级网格 X 的专职网格员；知会微网格长：刘刚``)."""
+    return reason + (f"；知会微网格长：{informed}" if informed else "")
 
 
 def dispatch_for(*, tier: str, micro_code: str | None, exclusive_code: str | None,

@@ -93,7 +93,6 @@ from gis.workflows.incidents import (  # noqa: F401
     set_incident_status,
     store_incidents,
 )
-
 from gis.workflows.operations import (  # noqa: F401
     ACTIONS_ZH,
     VISIT_CHANNELS_ZH,

@@ -20,7 +20,6 @@ from gis.workflows.grids import save_grid_layer
 from gis.workflows.incidents import dispatch_context, prepare_incidents
 from gis.workflows.operations import save_demo_visits
 
-
 DEMO_NOTE = "demo 中原区"  # how a demo grid version's note starts
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from gis import store
-from gis.core import access, china_time
+from gis.core import access, china_time, dispatch
 from gis.core.access import Principal
 from gis.core.rules import config, lifecycle, transitions
 from gis.core.rules.deadlines import add_working_time
@@ -242,7 +242,12 @@ def dispatch_incident(services: Services, *, source: str, external_id: str, assi
         incident, principal = _locked(conn, services, "dispatch", source, external_id)
         start = incident["status"]
         if "dispatched" in transitions.allowed_next(start, rules=rules):
-            note = note or (f"派遣给{assignee}" if assignee else "派遣")
+            if assignee is None:  # 派遣 by the rules: whoever serves the case's grid at its tier, and why
+                chosen = _dispatch_by_rules(services, conn, incident)
+                assignee = chosen["assignee"] or None
+                note = note or (f"派遣给{assignee}：" if assignee else "派遣：") + dispatch.dispatch_note(
+                    chosen["reason"], chosen["informed"])
+            note = note or f"派遣给{assignee}"
             _move(conn, incident, "dispatched", actor=actor_name(principal), note=note, action="dispatch",
                   rules=rules, assignee=assignee)
             action = "dispatch"
@@ -260,6 +265,15 @@ def dispatch_incident(services: Services, *, source: str, external_id: str, assi
         if incident["tier"] == "hard":
             _ensure_departments(conn, incident, rules=rules)
         return _result(incident, start, action)
+
+
+def _dispatch_by_rules(services: Services, conn, incident: dict[str, Any]) -> dict[str, Any]:
+    """The dispatch rules' choice for one stored case: assignee, reason, informed, departments."""
+    from gis.workflows.incidents import dispatch_context, dispatches
+    case = pd.DataFrame([{key: incident.get(key) for key in ("tier", "micro_code", "exclusive_code", "category")}])
+    row = dispatches(case, context=dispatch_context(services, conn)).iloc[0]
+    return {key: (None if not isinstance(value, (list, tuple)) and pd.isna(value) else value)
+            for key, value in row.items()}
 
 
 def feedback_incident(services: Services, *, source: str, external_id: str, note: str,
@@ -313,7 +327,8 @@ def verify_incident(services: Services, *, source: str, external_id: str, note: 
 
 def close_incident(services: Services, *, source: str, external_id: str, note: str = "",
                    visit: str | None = None, visit_note: str = "", channel: str = "internal") -> dict[str, Any]:
-    """结案, with the 回访 at closing (满意 / 基本满意 / 不满意 and a note). A hard-tier case closes
+    """结案, with the 回访 at closing (满意 / 基本满意 / 不满意 and a note); a 不满意 回访 after 核查
+    sends the case back for rework (返工) instead, recorded with the visit. A hard-tier case closes
     only after its lead department has reported (协同办). A case closed straight from 受理 or 退回
     (不予立案) needs the reason."""
     rules = config.load_rules()
@@ -329,6 +344,13 @@ def close_incident(services: Services, *, source: str, external_id: str, note: s
             if not len(lead) or lead["reported_at"].isna().all():
                 name = lead["department"].iloc[0] if len(lead) else _lead_of(incident, rules)
                 raise TransitionError(f"协同办工单须牵头部门（{name}）报到后才能结案", fix="请先由牵头部门报到")
+        if visit == "dissatisfied" and "reworked" in transitions.allowed_next(start, rules=rules):
+            # the resident is not satisfied: the case goes back for rework (返工) instead of closing,
+            # and the 回访 counts in 满意率
+            _move(conn, incident, "reworked", actor=actor, action="rework", rules=rules,
+                  note="回访不满意，返工" + (f"：{visit_note}" if visit_note.strip() else ""))
+            _save_visit(conn, incident, result=visit, note=visit_note, channel=channel, actor=actor)
+            return {**_result(incident, start, "rework"), "rework_offered": True}
         _move(conn, incident, "closed", actor=actor, note=note or "结案", action="close", rules=rules)
         if visit:
             _save_visit(conn, incident, result=visit, note=visit_note, channel=channel, actor=actor)

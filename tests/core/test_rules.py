@@ -139,7 +139,7 @@ def test_misspelt_key_in_rules_file_is_named(tmp_path):
 
 
 def test_unknown_stage_in_transitions_is_refused(tmp_path):
-    path = _write_rules(tmp_path, 'verified = ["closed"]', 'verified = ["archived"]')
+    path = _write_rules(tmp_path, 'verified = ["closed", "reworked"]', 'verified = ["archived"]')
     with pytest.raises(InputError, match=r"lifecycle\.transitions\.verified.*'archived'"
                                          r".*use one of received"):
         load_rules(path)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from gis import workflows
+from gis import store, workflows
 from gis.core import china_time
 from gis.errors import InputError, PermissionDenied, TransitionError
 from gis.workflows import operations as ops
@@ -213,13 +213,21 @@ def test_satisfaction_rate_counts_each_case_by_its_latest_visit(office):
         workflows.feedback_incident(as_user(office, "worker"), source="12345", external_id=external_id, note="好")
         workflows.verify_incident(c1, source="12345", external_id=external_id)
         workflows.close_incident(c1, source="12345", external_id=external_id, visit=result)
-    out = workflows.record_visit(c1, source="12345", external_id="C1-3", result="basically_satisfied",
+    # 不满意 at closing: the case went back to 返工, and the visit counts
+    with c1.connection() as conn:
+        assert store.fetch_incident(conn, source="12345", external_id="C1-3")["status"] == "reworked"
+    assert workflows.satisfaction(c1)["rate"] == pytest.approx(2 / 3)
+    # redone, checked and closed again, now 满意: the case counts by its latest visit
+    workflows.feedback_incident(as_user(office, "worker"), source="12345", external_id="C1-3", note="重做")
+    workflows.verify_incident(c1, source="12345", external_id="C1-3")
+    assert workflows.close_incident(c1, source="12345", external_id="C1-3", visit="satisfied")["to"] == "closed"
+    out = workflows.record_visit(c1, source="12345", external_id="C1-1", result="basically_satisfied",
                                  note="二次回访")
     assert out["action"] == "visit"
     rate = workflows.satisfaction(c1)
     assert (rate["visited"], rate["satisfied"], rate["basically_satisfied"], rate["dissatisfied"]) == (3, 1, 2, 0)
     assert rate["rate"] == 1.0
-    assert workflows.satisfaction(c1, channel="internal")["rate"] == pytest.approx(2 / 3)
+    assert workflows.satisfaction(c1, channel="12345")["visited"] == 1
     assert workflows.satisfaction_rate({"visited": 0}) is None
 
 
@@ -284,3 +292,17 @@ def test_demo_incidents_come_with_visits_near_95_percent_satisfied(services, lay
     load_demo_incidents(services, n=400, seed=3)
     stored = workflows.satisfaction(services)
     assert stored["visited"] > 50 and 0.85 < stored["rate"] <= 1.0
+
+
+def test_dispatch_by_the_rules_names_the_full_time_worker_and_informs_the_micro_head(office, tmp_path):
+    roster = tmp_path / "staff.csv"
+    roster.write_text("grid_code,role,name,phone\nG1,专职网格员,黄子明,13800000001\n"
+                      "G1-01,微网格长,刘刚,13800000002\n", encoding="utf-8")
+    workflows.import_staff(office, roster)
+    dispatcher = as_user(office, "dispatcher")
+    out = workflows.dispatch_incident(dispatcher, source="12345", external_id="C1-2")
+    assert out["to"] == "dispatched"
+    detail = workflows.case_detail(dispatcher, source="12345", external_id="C1-2")
+    assert detail.incident["assignee"] == "黄子明"  # never the volunteer 微网格长
+    note = detail.events["note"].iloc[-1]
+    assert note.startswith("派遣给黄子明：") and "专职网格员" in note and note.endswith("知会微网格长：刘刚")

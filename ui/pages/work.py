@@ -71,7 +71,8 @@ def _act(user: access.Principal, action: str, case: tuple[str, str]) -> None:
             out = workflows.close_incident(services, source=source, external_id=external_id, note=note,
                                            visit=_visit_code(visit), visit_note=note)
             if out["rework_offered"]:
-                st.session_state[_NOTICE] = ("warning", "回访不满意：已结案并记入满意率；如需返工，请新建工单或联系督办。")
+                st.session_state[_NOTICE] = ("warning", "回访不满意：已记入满意率，工单已退回返工。"
+                                             if out["to"] == "reworked" else "回访不满意：已结案并记入满意率。")
                 return
         elif action == "return":
             workflows.return_incident(services, source=source, external_id=external_id, note=note)
