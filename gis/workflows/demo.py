@@ -5,12 +5,14 @@ from __future__ import annotations
 import secrets
 from typing import Callable
 
+import pandas as pd
+
 from gis import store
-from gis.core import access
+from gis.core import access, metrics
 from gis.core.hierarchy import LEVEL_NAMES_ZH
 from gis.core.rules.config import load_rules
 from gis.demo import district
-from gis.demo.accounts import demo_accounts
+from gis.demo.accounts import DEMO_STREET, demo_accounts
 from gis.demo.incidents import demo_incidents
 from gis.errors import InputError
 from gis.workflows.access import add_user, list_users
@@ -40,7 +42,8 @@ def load_demo(services: Services, *, incidents: int = 100_000, seed: int = 42, i
             return summary
         with services.connection() as conn:
             grids, staff = services.version(conn, active["id"]).grids, store.fetch_staff(conn)
-        return summary + _accounts_note(save_demo_accounts(services, demo_accounts(grids, staff)))
+        return summary + _accounts_note(save_demo_accounts(
+            services, demo_accounts(grids, staff, open_cases=_open_by_assignee(services))))
     grids = district.demo_grids(seed=seed, progress=progress)
     result = save_grid_layer(services, grids, note=f"{DEMO_NOTE} (seed {seed})")
     staff = district.demo_staff(grids, seed=seed)
@@ -50,7 +53,15 @@ def load_demo(services: Services, *, incidents: int = 100_000, seed: int = 42, i
     loaded = load_demo_incidents(services, n=incidents, seed=seed, progress=progress) if incidents else 0
     counts = ", ".join(f"{LEVEL_NAMES_ZH[level]} {n}" for level, n in result.counts.items())
     summary = f"demo 中原区 loaded (grid version {result.version_id}): {counts}; staff {len(staff)}; incidents {loaded}"
-    return summary + _accounts_note(save_demo_accounts(services, demo_accounts(grids, staff)))
+    return summary + _accounts_note(save_demo_accounts(services, demo_accounts(grids, staff,
+                                                                               open_cases=_open_by_assignee(services))))
+
+
+def _open_by_assignee(services: Services) -> pd.Series:
+    """Open cases of the demo street by assignee (the demo grid worker is the busiest)."""
+    from gis.workflows.dashboards import cases
+    found = cases(services, metrics.last_days(365, unit=DEMO_STREET), open_only=True, limit=1_000_000)
+    return found["assignee"].value_counts()
 
 
 def _accounts_note(created: list[dict[str, str]]) -> str:
