@@ -18,7 +18,8 @@ from gis.store.frames import _copy_frame, _ewkb_hex
 
 INCOMING_COLUMNS = ["line", "source", "external_id", "category", "status", "tier", "priority", "description",
                     "address", "reporter_phone", "reported_at", "due_at", "closed_at", "lon", "lat", "input_crs",
-                    "micro_code", "exclusive_code", "suggested_code", "suggested_distance_m", "assignee", "handler"]
+                    "micro_code", "exclusive_code", "suggested_code", "suggested_distance_m", "assignee", "handler",
+                    "informed"]
 
 
 def save_import_batch(conn, *, kind: str, source_path: str = "", input_crs: str | None = None,
@@ -189,7 +190,7 @@ MERGE_ATTEMPTS = 3  # runs of the merge when a writer outside the merge lock sto
 INCIDENT_COLUMNS = ["id", "source", "external_id", "category", "status", "tier", "priority", "description",
                     "address", "reporter_phone", "reported_at", "due_at", "closed_at", "geom", "input_crs",
                     "micro_code", "exclusive_code", "grid_version_id", "suggested_code", "suggested_distance_m",
-                    "assignee", "handler", "batch_id"]
+                    "assignee", "handler", "batch_id", "informed"]
 
 
 def save_demo_incidents_removed(conn) -> None:

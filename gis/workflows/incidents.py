@@ -104,7 +104,8 @@ def prepare_incidents(incidents: pd.DataFrame, *, context: DispatchContext, rule
     tiers = {code: cat.tier for code, cat in rules.categories.items()}
     out["tier"] = out["category"].map(tiers).fillna("general")
     out["due_at"] = deadlines.due_at_many(out["reported_at"], out["category"], rules=rules)
-    out["assignee"] = assignees(out, context=context)
+    chosen = dispatches(out, context=context)
+    out["assignee"], out["informed"] = chosen["assignee"], chosen["informed"]  # the 微网格长 is informed
     return out
 
 

@@ -36,6 +36,7 @@ def receive(services, external_id: str, category: str, lon: float, lat: float) -
 def test_stored_cases_go_to_the_full_time_worker_the_exclusive_manager_or_the_community(staffed):
     general = receive(staffed, "G", "env.exposed_garbage", X0 + 0.5 * D, Y0 + 0.5 * D)   # G1-01
     assert general["micro_code"] == "G1-01" and general["assignee"] == "黄子明"        # not 刘刚
+    assert general["informed"] == "刘刚"  # the 微网格长 is recorded as informed
     exclusive = receive(staffed, "X", "env.exposed_garbage", X0 + 1.8 * D, Y0 + 0.5 * D)  # G1-01 in 世纪联华
     assert exclusive["exclusive_code"] == "Z1" and exclusive["assignee"] == "李强"
     through_community = receive(staffed, "C", "order.street_vending", X0 + 3.5 * D, Y0 + 1.5 * D)  # G2-02

@@ -66,6 +66,8 @@ with left:
         st.caption(f"最近的微网格：{incident['suggested_code']}，距离 {incident['suggested_distance_m']:.0f} 米")
     for label in ("类别", "状态", "层级", "责任人", "受理时间", "办理时限", "结案时间", "地址"):
         st.text(f"{label}：{shown[label]}")
+    if incident.get("informed"):
+        st.text(f"知会微网格长：{incident['informed']}")
     phone_line = st.empty()
     phone = incident.get("reporter_phone") or ""
     this_case = (incident["source"], incident["external_id"])

@@ -23,7 +23,7 @@ CREATE TEMP TABLE incoming (
     reported_at timestamp, due_at timestamp, closed_at timestamp,
     lon double precision, lat double precision, input_crs text,
     micro_code text, exclusive_code text, suggested_code text, suggested_distance_m double precision,
-    assignee text, handler text
+    assignee text, handler text, informed text
 ) ON COMMIT DROP;
 
 -- name: save_incoming_analyzed
@@ -46,12 +46,12 @@ WITH fresh AS (
     INSERT INTO incident AS i (source, external_id, category, status, tier, priority, description, address,
                                reporter_phone, reported_at, due_at, closed_at, geom, input_crs, micro_code,
                                exclusive_code, grid_version_id, suggested_code, suggested_distance_m,
-                               assignee, handler, batch_id)
+                               assignee, handler, batch_id, informed)
     SELECT s.source, s.external_id, s.category, s.status, s.tier, s.priority, s.description, s.address,
            s.reporter_phone, s.reported_at AT TIME ZONE 'UTC', s.due_at AT TIME ZONE 'UTC',
            s.closed_at AT TIME ZONE 'UTC', ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326), s.input_crs,
            s.micro_code, s.exclusive_code, %(version_id)s, s.suggested_code, s.suggested_distance_m, s.assignee,
-           s.handler, %(batch_id)s
+           s.handler, %(batch_id)s, s.informed
     FROM incoming s
     WHERE NOT EXISTS (SELECT 1 FROM incident o WHERE o.source = s.source AND o.external_id = s.external_id)
     RETURNING i.id, i.status, i.reported_at
@@ -81,7 +81,7 @@ WITH fresh AS (
         reported_at = c.reported_tz, due_at = c.due_at AT TIME ZONE 'UTC', closed_at = c.closed_tz,
         geom = c.geom, input_crs = c.input_crs, micro_code = c.micro_code, exclusive_code = c.exclusive_code,
         grid_version_id = %(version_id)s, suggested_code = c.suggested_code,
-        suggested_distance_m = c.suggested_distance_m, assignee = c.assignee,
+        suggested_distance_m = c.suggested_distance_m, assignee = c.assignee, informed = c.informed,
         handler = CASE WHEN c.older THEN i.handler ELSE coalesce(c.handler, i.handler) END,
         batch_id = %(batch_id)s, updated_at = now()
     FROM changed c
@@ -121,7 +121,7 @@ CREATE TEMP TABLE reassigned (
 -- name: fetch_incident
 SELECT id, source, external_id, category, status, tier, priority, description, address, reported_at, due_at,
        closed_at, ST_X(geom) AS lon, ST_Y(geom) AS lat, input_crs, micro_code, exclusive_code, suggested_code,
-       suggested_distance_m, assignee, handler, reporter_phone
+       suggested_distance_m, assignee, handler, reporter_phone, informed
 FROM incident WHERE source = %(source)s AND external_id = %(external_id)s;
 
 -- name: fetch_incident_events
