@@ -305,8 +305,14 @@ def _reconnect() -> None:
 
 
 def hide_english_hints() -> None:
-    """Hide Streamlit's own English input hints ("Press Enter to apply"): the app speaks Chinese only."""
-    st.html("<style>[data-testid='InputInstructions'] { display: none; }</style>")
+    """Hide or replace Streamlit's own English texts: the input hint ("Press Enter to apply") and
+    the file uploader's "Upload" button and "200MB per file" line (the page states its own limits
+    in the label): the app speaks Chinese only."""
+    st.html("<style>"
+            "[data-testid='InputInstructions'], [data-testid='stFileUploaderDropzoneInstructions'] { display: none; }"
+            "[data-testid='stFileUploaderDropzone'] button > * { display: none; }"
+            "[data-testid='stFileUploaderDropzone'] button::after { content: '选择照片'; font-size: 0.875rem; }"
+            "</style>")
 
 
 __all__ = ["sidebar_filter", "kpi_cards", "cases_table", "download_frame", "masked_staff", "pct", "level_name",
