@@ -12,6 +12,7 @@ recommended parameters), never stored or logged in clear.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -163,11 +164,14 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-_DUMMY_HASH = _hasher.hash("dummy-password-for-timing")
+@functools.cache
+def _dummy_hash() -> str:
+    # made on the first unknown account, not when the module loads (every CLI verb and page imports it)
+    return _hasher.hash("dummy-password-for-timing")
 
 
 def _verify_dummy() -> None:
     try:
-        _hasher.verify(_DUMMY_HASH, "not-the-password")
+        _hasher.verify(_dummy_hash(), "not-the-password")
     except argon2.exceptions.VerificationError:
         pass

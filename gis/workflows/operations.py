@@ -591,19 +591,18 @@ def assign_from_queue(services: Services, *, source: str, external_id: str, micr
                       note: str = "") -> dict[str, Any]:
     """Put a 待分派 case into ``micro_code`` and dispatch it to whoever serves that micro-grid
     at its tier (the dispatch rules), with an event; the case goes to 派遣 where the rules allow."""
-    from gis.workflows.incidents import assignees, dispatch_context
+    from gis.workflows.incidents import dispatch_context
     rules = config.load_rules()
     with services.transaction() as conn:
         incident, principal = _locked(conn, services, "queue_assign", source, external_id)
         if incident["micro_code"] is not None:
             raise InputError(f"工单 {source}/{external_id} 已在微网格 {incident['micro_code']}",
                              fix="use 转派 on the 工单处置 page")
-        context = dispatch_context(services, conn)
-        if context.version is None or micro_code not in set(context.version.level("micro")["code"]):
+        version = dispatch_context(services, conn).version
+        if version is None or micro_code not in set(version.level("micro")["code"]):
             raise InputError(f"微网格 {micro_code} 不存在", field="micro_code", fix="choose a micro-grid code")
-        frame = pd.DataFrame([{"tier": incident["tier"], "micro_code": micro_code, "exclusive_code": None}])
-        assignee = assignees(frame, context=context).iloc[0]
-        assignee = None if pd.isna(assignee) else str(assignee)
+        assignee = _dispatch_by_rules(services, conn, {**incident, "micro_code": micro_code,
+                                                       "exclusive_code": None})["assignee"]
         start = incident["status"]
         actor = actor_name(principal)
         text = note or f"分派至微网格{micro_code}" + (f"，派遣给{assignee}" if assignee else "")
