@@ -159,7 +159,7 @@ def kpi_cards(flt: CaseFilter, k: dict) -> None:
     cards = metrics.kpi_cards(k["current"], k["previous"])
     for col, card in zip(st.columns(len(cards)), cards):
         col.metric(card.label, card.value, card.delta, help=card.help,
-                   delta_color="inverse" if card.worse_when_up else "normal")
+                   delta_color="off" if card.tone == "neutral" else "inverse" if card.worse_when_up else "normal")
     st.caption(f"对比上一周期：{flt.previous().since} 至 {flt.previous().until}")
 
 

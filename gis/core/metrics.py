@@ -25,8 +25,47 @@ from gis.core.china_time import CHINA_TZ
 from gis.core.hierarchy import GridTree
 
 SOURCES_ZH = {"12345": "12345热线", "patrol": "网格员巡查", "resident_app": "居民小程序", "city_platform": "数字城管"}
-METRICS_ZH = {"received": "案件数", "per_1000": "每千户案件数", "completion_rate": "办结率",
-              "on_time_rate": "按期办结率", "overdue": "超期(督办)数", "satisfaction_rate": "满意率"}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A figure a unit can be coloured, ranked or carded by, with the direction that is good.
+
+    ``kind`` is ``count`` (whole cases), ``density`` (cases per 1,000 households) or ``rate``
+    (0–1, shown as a percentage); ``higher_is_better`` says which way is good, so a map ramp
+    makes better calmer and a change is coloured good or bad the same way everywhere.
+    """
+
+    key: str
+    label: str
+    kind: str
+    higher_is_better: bool
+
+    @property
+    def is_rate(self) -> bool:
+        return self.kind == "rate"
+
+    @property
+    def unit(self) -> str:
+        return {"count": "件", "density": "件/千户", "rate": "%"}[self.kind]
+
+    def display(self, value: float | None) -> float | None:
+        """The value as shown (a rate in percent)."""
+        if value is None or pd.isna(value):
+            return None
+        return float(value) * 100 if self.is_rate else float(value)
+
+
+#: The metrics of the map, the ranking and the KPI cards: one definition of each, its direction included.
+METRICS: dict[str, Metric] = {m.key: m for m in (
+    Metric("received", "案件数", "count", False),
+    Metric("per_1000", "每千户案件数", "density", False),
+    Metric("completion_rate", "办结率", "rate", True),
+    Metric("on_time_rate", "按期办结率", "rate", True),
+    Metric("overdue", "超期(督办)数", "count", False),
+    Metric("satisfaction_rate", "满意率", "rate", True),
+)}
+METRICS_ZH = {key: m.label for key, m in METRICS.items()}
 COUNT_COLUMNS = ["received", "completed", "due", "on_time", "open", "overdue"]
 
 
@@ -168,8 +207,10 @@ def ranking(units: pd.DataFrame, *, min_due: int = 10) -> pd.DataFrame:
 class KpiCard:
     """One KPI as a card shows it: the value and its change from the previous period, as text.
 
-    ``worse_when_up`` marks figures where a rise is bad (overdue, handling time),
-    so a screen can colour the change the other way round.
+    ``tone`` says how the change reads: ``good`` or ``bad`` by the figure's direction
+    (a rise in 超期 is bad, in 办结率 good), ``neutral`` for no change or a figure with no
+    good direction (受理), None when there is no change to show. ``worse_when_up`` marks
+    figures where a rise is bad, for screens that colour by sign.
     """
 
     key: str
@@ -178,17 +219,22 @@ class KpiCard:
     value: str
     delta: str | None
     worse_when_up: bool
+    tone: str | None = None
+    raw: float | None = None
 
 
-# key, label, what it counts (the KPI definitions of DESIGN.md), kind, worse when up
+# key, label, what it counts (the KPI definitions of DESIGN.md), kind, which way is good
+# (True: higher, False: lower, None: neither; 受理 rises with reporting as much as with trouble)
 _KPI_CARDS = (
-    ("received", "受理", "期间内受理的案件数", "count", False),
-    ("completed", "办结", "已结案的案件数", "count", False),
-    ("completion_rate", "办结率", "办结数 / 应办结数（已结案或已到时限的案件）", "rate", False),
-    ("on_time_rate", "按期办结率", "在时限内结案数 / 应办结数", "rate", False),
-    ("satisfaction_rate", "满意率", "（满意 + 基本满意）/ 已回访的案件数", "rate", False),
-    ("overdue", "超期(督办)", "未办结且已过时限或在督办中的案件", "count", True),
-    ("median_h", "办理时长中位数", "受理到结案的时长中位数", "hours", True),
+    ("received", "受理", "期间内受理的案件数", "count", None),
+    ("completed", "办结", "已结案的案件数", "count", None),
+    ("completion_rate", "办结率", "办结数 / 应办结数（已结案或已到时限的案件）", "rate",
+     METRICS["completion_rate"].higher_is_better),
+    ("on_time_rate", "按期办结率", "在时限内结案数 / 应办结数", "rate", METRICS["on_time_rate"].higher_is_better),
+    ("satisfaction_rate", "满意率", "（满意 + 基本满意）/ 已回访的案件数", "rate",
+     METRICS["satisfaction_rate"].higher_is_better),
+    ("overdue", "超期(督办)", "未办结且已过时限或在督办中的案件", "count", METRICS["overdue"].higher_is_better),
+    ("median_h", "办理时长中位数", "受理到结案的时长中位数", "hours", False),
 )
 
 
@@ -205,6 +251,26 @@ def format_rate(value: float | None) -> str:
     return "—" if value is None or pd.isna(value) else f"{value * 100:.1f}%"
 
 
+def format_change(change: float | None, *, decimals: int = 0, unit: str = "") -> str | None:
+    """A change with its sign, e.g. ``+3``, ``-1.5 个百分点``; a change that rounds to zero is a neutral
+    ``0`` / ``0.0`` (never ``-0.0``); None when unknown."""
+    if change is None or pd.isna(change):
+        return None
+    shown = round(float(change), decimals)
+    text = f"{0:.{decimals}f}" if shown == 0 else f"{shown:+.{decimals}f}"
+    return f"{text} {unit}".rstrip()
+
+
+def change_tone(change: float | None, *, decimals: int, higher_is_better: bool | None) -> str | None:
+    """``good``, ``bad`` or ``neutral`` for a change as shown (rounded to ``decimals``); None when unknown."""
+    if change is None or pd.isna(change):
+        return None
+    shown = round(float(change), decimals)
+    if shown == 0 or higher_is_better is None:
+        return "neutral"
+    return "good" if (shown > 0) == higher_is_better else "bad"
+
+
 def kpi_cards(current: dict[str, Any], previous: dict[str, Any], *,
               keys: tuple[str, ...] | None = None) -> list[KpiCard]:
     """The KPI cards of a selection against the previous period (the app and the bulletin).
@@ -217,7 +283,7 @@ def kpi_cards(current: dict[str, Any], previous: dict[str, Any], *,
         Which cards, in order; default all.
     """
     cards = []
-    for key, label, help_text, kind, worse_when_up in _KPI_CARDS:
+    for key, label, help_text, kind, better in _KPI_CARDS:
         if keys is not None and key not in keys:
             continue
         if key == "satisfaction_rate":
@@ -227,14 +293,16 @@ def kpi_cards(current: dict[str, Any], previous: dict[str, Any], *,
         known = now is not None and before is not None and not pd.isna(now) and not pd.isna(before)
         if kind == "rate":
             value = format_rate(now)
-            delta = f"{(now - before) * 100:+.1f} 个百分点" if known else None
+            change, decimals, unit = ((now - before) * 100 if known else None), 1, "个百分点"
         elif kind == "hours":
             value = "—" if now is None or pd.isna(now) else f"{now:.1f} 小时"
-            delta = f"{now - before:+.1f} 小时" if known else None
+            change, decimals, unit = (now - before if known else None), 1, "小时"
         else:
             value = "—" if now is None or pd.isna(now) else f"{now:.0f}"
-            delta = f"{now - before:+.0f}" if known else None
-        cards.append(KpiCard(key, label, help_text, value, delta, worse_when_up))
+            change, decimals, unit = (now - before if known else None), 0, ""
+        cards.append(KpiCard(key, label, help_text, value, format_change(change, decimals=decimals, unit=unit),
+                             better is False, change_tone(change, decimals=decimals, higher_is_better=better),
+                             None if now is None or pd.isna(now) else float(now)))
     if keys is not None:
         cards.sort(key=lambda c: keys.index(c.key))
     return cards
