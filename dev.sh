@@ -51,6 +51,13 @@ setup_browser() {
     apt_install chromium fonts-wqy-microhei
 }
 
+setup_pdf() {
+    # WeasyPrint (the bulletins' PDF) loads Pango, PangoFT2 and HarfBuzz's subsetter at run time, and
+    # a bulletin needs a font with Chinese glyphs (also for the map figure); each is checked first
+    apt_install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
+    fc-list :lang=zh family 2>/dev/null | grep -q . || apt_install fonts-noto-cjk
+}
+
 # -- Python -----------------------------------------------------------------------------------
 find_python() {
     # the newest interpreter >= 3.11 on PATH or in pyenv/uv/system folders
@@ -89,6 +96,7 @@ setup_venv() {
 
 setup() {
     setup_postgis
+    setup_pdf
     setup_venv
 }
 

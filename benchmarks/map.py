@@ -74,9 +74,11 @@ def build_map(grids, data: dict, *, level: str, unit: str | None, metric: str = 
                                                                   on="code", how="left")
     units["value"] = units[metric].astype(float) * (100 if metric.endswith("_rate") else 1)  # widgets.metric_value
     exclusive = grids[grids["level"] == "exclusive"].cx[bounds[0]:bounds[2], bounds[1]:bounds[3]]
+    current = metrics.METRICS[metric]
+    reference = current.display(data["kpis"]["current"].get(metric)) if current.is_rate else None
     return maps.situation_map(
-        bounds=bounds, zoom=zoom, basemap=basemap, units=units, scheme=scheme,
-        value_label=METRICS_ZH[metric] + ("(%)" if metric.endswith("_rate") else ""),
+        bounds=bounds, zoom=zoom, basemap=basemap, units=units, metric=metric, scheme=scheme,
+        reference=reference, reference_name=by_code.at[unit, "name"] if unit else "中原区", mode="choropleth",
         units_name=f"{hierarchy.LEVEL_NAMES_ZH[level]} · {METRICS_ZH[metric]}",
         heat={f"热力 · {label}": (data["heat"][key], key != "garbage") for key, label in workflows.HEAT_LAYERS.items()},
         exclusive=exclusive, outline=None, outline_name=by_code.at[unit, "name"] if unit else "")

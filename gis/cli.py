@@ -308,22 +308,32 @@ def cmd_incidents_escalate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_report_weekly(args: argparse.Namespace) -> int:
+def cmd_report(args: argparse.Namespace) -> int:
+    """``report weekly|monthly|yearly``: the bulletin of one period as .xlsx, .html or .pdf."""
     from pathlib import Path
 
-    from gis.errors import InputError
     from gis.io import bulletin as report
     from gis.io.paths import writable_path
+    kind = {"weekly": "week", "monthly": "month", "yearly": "year"}[args.action]
     suffix = Path(args.out).suffix.lower()
-    if suffix not in (".xlsx", ".html", ".htm"):
-        raise InputError(f"cannot tell the report format of '{args.out}'", fix="use an .xlsx or .html file name")
+    if suffix not in (".xlsx", ".html", ".htm", ".pdf"):
+        raise InputError(f"cannot tell the report format of '{args.out}'", field="--out",
+                         fix="use an .xlsx, .html or .pdf file name")
+    period = getattr(args, kind)
+    if period is not None:
+        workflows.bulletin_period(kind, period)       # a bad --week/--month/--year fails before the database
+    workflows.bulletin_source(args.source)
     writable_path(args.out, field="--out")
     with workflows.connect(maxconn=2) as services:
-        bulletin = workflows.weekly_bulletin(services, args.week, min_due=args.min_due)
+        bulletin = workflows.period_bulletin(services, kind, period, street=args.street, source=args.source,
+                                             min_due=args.min_due)
     if suffix == ".xlsx":
-        Path(args.out).write_bytes(report.bulletin_to_xlsx(bulletin))
+        data = report.bulletin_to_xlsx(bulletin)
+    elif suffix == ".pdf":
+        data = report.bulletin_to_pdf(bulletin)
     else:
-        Path(args.out).write_text(report.bulletin_to_html(bulletin), encoding="utf-8")
+        data = report.bulletin_to_html(bulletin).encode("utf-8")
+    Path(args.out).write_bytes(data)
     t = bulletin.totals
     print(f"{bulletin.week}: received {int(t['received'])}, completed {int(t['completed'])}, "
           f"{len(bulletin.communities)} communities; written to {args.out}")
@@ -448,13 +458,19 @@ def register_more(verbs: argparse._SubParsersAction) -> None:
     iv.add_parser("escalate", help="escalate overdue cases by the tier rules (run it e.g. every 15 minutes)"
                   ).set_defaults(func=cmd_incidents_escalate)
 
-    rp = verbs.add_parser("report", help="reports: the weekly bulletin")
+    rp = verbs.add_parser("report", help="reports: bulletins of a week, month or year")
     rv = rp.add_subparsers(dest="action", required=True, metavar="ACTION")
-    rw = rv.add_parser("weekly", help="周通报 of one ISO week as .xlsx or printable .html")
-    rw.add_argument("--week", required=True, help="ISO week, e.g. 2026-W47")
-    rw.add_argument("--out", required=True, help="FILE.xlsx or FILE.html")
-    rw.add_argument("--min-due", type=int, default=5, help="cases due below which a community is not ranked")
-    rw.set_defaults(func=cmd_report_weekly)
+    for action, option, example, help_text in (
+            ("weekly", "--week", "2026-W47", "周通报 of one ISO week"),
+            ("monthly", "--month", "2026-11", "月汇总 of one calendar month"),
+            ("yearly", "--year", "2026", "年度考核 ranking of one year")):
+        rw = rv.add_parser(action, help=f"{help_text} as .xlsx, printable .html or .pdf")
+        rw.add_argument(option, help=f"e.g. {example}; default the last complete one")
+        rw.add_argument("--street", metavar="CODE", help="a street's code: the street office's own bulletin")
+        rw.add_argument("--source", default="all", help="all (every channel, default) or hotline12345 (12345 only)")
+        rw.add_argument("--out", required=True, help="FILE.xlsx, FILE.html or FILE.pdf")
+        rw.add_argument("--min-due", type=int, default=5, help="cases due below which a community is not ranked")
+        rw.set_defaults(func=cmd_report)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

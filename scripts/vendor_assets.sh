@@ -4,7 +4,8 @@
 # map draws with no CDN: offline CI, government intranets, mainland China.
 #
 # Exact versions; only the files the maps use are kept. Sources:
-#   leaflet, jquery, leaflet.heat (licence)  the npm registry, `npm pack`
+#   leaflet, jquery, leaflet.heat (licence), leaflet.markercluster
+#                                            the npm registry, `npm pack`
 #   leaflet-heat.min.js                      folium's wheel on PyPI: Leaflet.heat
 #                                            0.2.0 with the weights patch of
 #                                            Leaflet/Leaflet.heat#78 (npm's 0.2.0
@@ -18,6 +19,7 @@ set -euo pipefail
 LEAFLET=1.9.4
 JQUERY=3.7.1
 LEAFLET_HEAT=0.2.0
+MARKERCLUSTER=1.5.3
 FOLIUM=0.20.0
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -28,16 +30,18 @@ python="${PYTHON:-python3}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-(cd "$tmp" && npm pack --silent "leaflet@$LEAFLET" "jquery@$JQUERY" "leaflet.heat@$LEAFLET_HEAT" >/dev/null)
-for pkg in "leaflet-$LEAFLET" "jquery-$JQUERY" "leaflet.heat-$LEAFLET_HEAT"; do
+(cd "$tmp" && npm pack --silent "leaflet@$LEAFLET" "jquery@$JQUERY" "leaflet.heat@$LEAFLET_HEAT" \
+    "leaflet.markercluster@$MARKERCLUSTER" >/dev/null)
+for pkg in "leaflet-$LEAFLET" "jquery-$JQUERY" "leaflet.heat-$LEAFLET_HEAT" "leaflet.markercluster-$MARKERCLUSTER"; do
     mkdir -p "$tmp/$pkg"
     tar -xzf "$tmp/$pkg.tgz" -C "$tmp/$pkg"
 done
 "$python" -m pip download --quiet --no-deps --only-binary=:all: \
     "folium==$FOLIUM" -d "$tmp/wheel"
 
-rm -rf "$vendor/leaflet" "$vendor/jquery" "$vendor/leaflet.heat"
-mkdir -p "$vendor/leaflet/dist/images" "$vendor/jquery/dist" "$vendor/leaflet.heat/dist"
+rm -rf "$vendor/leaflet" "$vendor/jquery" "$vendor/leaflet.heat" "$vendor/leaflet.markercluster"
+mkdir -p "$vendor/leaflet/dist/images" "$vendor/jquery/dist" "$vendor/leaflet.heat/dist" \
+    "$vendor/leaflet.markercluster/dist"
 
 src="$tmp/leaflet-$LEAFLET/package"
 cp "$src/dist/leaflet.js" "$src/dist/leaflet.css" "$vendor/leaflet/dist/"
@@ -49,6 +53,10 @@ src="$tmp/jquery-$JQUERY/package"
 cp "$src/dist/jquery.min.js" "$vendor/jquery/dist/"
 cp "$src/LICENSE.txt" "$vendor/jquery/LICENSE.txt"
 
+src="$tmp/leaflet.markercluster-$MARKERCLUSTER/package"
+cp "$src/dist/leaflet.markercluster.js" "$src/dist/MarkerCluster.css" "$src/dist/MarkerCluster.Default.css" "$vendor/leaflet.markercluster/dist/"
+cp "$src/MIT-LICENCE.txt" "$vendor/leaflet.markercluster/MIT-LICENCE.txt"
+
 cp "$tmp/leaflet.heat-$LEAFLET_HEAT/package/LICENSE" "$vendor/leaflet.heat/LICENSE"
 "$python" - "$tmp/wheel" "$vendor/leaflet.heat/dist/leaflet-heat.min.js" <<'EOF'
 import pathlib, sys, zipfile
@@ -59,7 +67,7 @@ EOF
 
 cd "$vendor"
 if [ "${1:-}" = "--update" ]; then
-    find leaflet jquery leaflet.heat -type f | LC_ALL=C sort | xargs sha256sum > SHA256SUMS
+    find leaflet jquery leaflet.heat leaflet.markercluster -type f | LC_ALL=C sort | xargs sha256sum > SHA256SUMS
     echo "wrote $vendor/SHA256SUMS"
 else
     sha256sum --quiet -c SHA256SUMS

@@ -52,7 +52,7 @@ PAGES = (
     PageSpec("ui/pages/work.py", "工单处置", ":material/task_alt:", "work",
              (access.ACT, access.ACT_OWN, access.SET_STATUS, access.REDISPATCH, access.SUPERVISE)),
     PageSpec("ui/pages/queue.py", "待分派", ":material/move_to_inbox:", "queue", access.REDISPATCH),
-    PageSpec("ui/pages/bulletin.py", "周通报", ":material/summarize:", "bulletin", access.READ),
+    PageSpec("ui/pages/bulletin.py", "通报", ":material/summarize:", "bulletin", access.READ),
     PageSpec("ui/pages/audit.py", "审计日志", ":material/policy:", "audit", access.READ_AUDIT),
     PageSpec("ui/pages/status.py", "系统状态", ":material/settings:", "status", None),
 )
@@ -86,6 +86,30 @@ def navigation_pages(user: Principal | None) -> list:
     return [st.Page(spec.file, title=spec.title, icon=spec.icon, url_path=spec.url_path, default=spec == home,
                     visibility="visible" if spec in allowed else "hidden")
             for spec in PAGES]
+
+
+#: Set for the next lines of app.py when the URL named no page of the app (the home page runs instead).
+PAGE_NOT_FOUND = "page_not_found"
+
+
+def quiet_page_not_found() -> None:
+    """Say "no such page" in Chinese: an unknown URL (``/xyz``) runs the home page, and app.py
+    shows :data:`PAGE_NOT_FOUND`'s notice instead of Streamlit's English "Page not found" dialog.
+
+    ``st.navigation`` tells the browser through ``streamlit.commands.navigation.send_page_not_found``
+    (Streamlit 1.67; there is no public option): that call is replaced, once per process, by one
+    that leaves the notice to the app. tests/browser/test_chinese_browser.py opens an unknown URL
+    and fails if the English dialog comes back after an upgrade.
+    """
+    from streamlit.commands import navigation as nav
+    if getattr(nav.send_page_not_found, "_gis_quiet", False):
+        return
+
+    def remember(ctx) -> None:  # the signature Streamlit calls it with
+        st.session_state[PAGE_NOT_FOUND] = True
+
+    remember._gis_quiet = True
+    nav.send_page_not_found = remember
 
 
 def current_user() -> Principal | None:

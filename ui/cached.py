@@ -111,6 +111,16 @@ def _cases(key: CacheKey, _user: Principal, flt: CaseFilter, search: str, open_o
     return workflows.cases(for_user(_user), flt, search=search or None, open_only=open_only, limit=limit)
 
 
+def case_count(user: Principal, flt: CaseFilter, search: str, open_only: bool) -> int:
+    """How many cases ``user`` may see match the filter (no display limit): what an export writes."""
+    return _case_count(user.cache_key, user, flt, search, open_only)
+
+
+@st.cache_data(ttl=TTL_S, max_entries=32, show_spinner=False)
+def _case_count(key: CacheKey, _user: Principal, flt: CaseFilter, search: str, open_only: bool) -> int:
+    return workflows.count_cases(for_user(_user), flt, search=search or None, open_only=open_only)
+
+
 def staff(user: Principal, codes: tuple[str, ...]) -> pd.DataFrame:
     """The staff of the grids ``codes`` (phones masked)."""
     return _staff(user.cache_key, user, codes)
@@ -132,14 +142,16 @@ def _incident_history(key: CacheKey, _user: Principal, source: str,
     return workflows.incident_history(for_user(_user), source=source, external_id=external_id)
 
 
-def bulletin(user: Principal, week: str, min_due: int):
-    """The weekly bulletin of the communities ``user`` may see."""
-    return _bulletin(user.cache_key, user, week, min_due)
+def bulletin(user: Principal, kind: str, period: str, street: str | None, source: str, min_due: int):
+    """The bulletin (周通报, 月汇总, 年度考核) of a period for the district or ``street``, all channels
+    or 12345 only, as ``user`` may see it, with its map figure."""
+    return _bulletin(user.cache_key, user, kind, period, street, source, min_due)
 
 
 @st.cache_data(ttl=TTL_S, max_entries=16, show_spinner=False)
-def _bulletin(key: CacheKey, _user: Principal, week: str, min_due: int):
-    return workflows.weekly_bulletin(for_user(_user), week, min_due=min_due)
+def _bulletin(key: CacheKey, _user: Principal, kind: str, period: str, street: str | None, source: str,
+              min_due: int):
+    return workflows.period_bulletin(for_user(_user), kind, period, street=street, source=source, min_due=min_due)
 
 
 def queue_count(user: Principal) -> int:
@@ -150,3 +162,40 @@ def queue_count(user: Principal) -> int:
 @st.cache_data(ttl=15, max_entries=64, show_spinner=False)
 def _queue_count(key: CacheKey, _user: Principal) -> int:
     return workflows.queue_count(for_user(_user))
+
+
+def open_cases_by_overdue(user: Principal, flt: CaseFilter, limit: int) -> pd.DataFrame:
+    """The open cases ``user`` may see that match the filter, the most overdue first (with ``overdue_h``)."""
+    return _open_cases_by_overdue(user.cache_key, user, flt, limit)
+
+
+@st.cache_data(ttl=TTL_S, max_entries=32, show_spinner=False)
+def _open_cases_by_overdue(key: CacheKey, _user: Principal, flt: CaseFilter, limit: int) -> pd.DataFrame:
+    return workflows.open_cases_by_overdue(for_user(_user), flt, limit=limit)
+
+
+def staff_summary(user: Principal, level: str, within: str | None) -> pd.DataFrame:
+    """Staff on duty per grid at ``level`` under ``within``, counted by role (``user``'s view)."""
+    return _staff_summary(user.cache_key, user, level, within)
+
+
+@st.cache_data(ttl=TTL_S, max_entries=32, show_spinner=False)
+def _staff_summary(key: CacheKey, _user: Principal, level: str, within: str | None) -> pd.DataFrame:
+    return workflows.staff_summary(for_user(_user), level=level, within=within)
+
+
+
+#: The cases the work list shows at most (the counts cover every case).
+WORKLIST_ROWS = 500
+
+
+def work_list(user: Principal, unit: str | None, bucket: str | None = None) -> workflows.WorkList:
+    """工作台 of ``user``'s scope (or of ``unit`` under it): counts per bucket and the cases of
+    ``bucket`` (None: of any bucket) sorted by urgency, phones masked as the role sees them;
+    read again after 30 s (the list is about now)."""
+    return _work_list(user.cache_key, user, unit, bucket)
+
+
+@st.cache_data(ttl=30, max_entries=64, show_spinner=False)
+def _work_list(key: CacheKey, _user: Principal, unit: str | None, bucket: str | None) -> workflows.WorkList:
+    return workflows.work_list(for_user(_user), unit=unit, bucket=bucket, limit=WORKLIST_ROWS)

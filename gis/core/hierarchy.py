@@ -8,6 +8,17 @@ from gis.errors import InputError
 
 LEVELS = ("district", "street", "community", "grid", "micro")
 ALL_LEVELS = LEVELS + ("exclusive",)
+#: The office that issues a unit's documents (bulletins, map prints): 航海西路街道办事处, 中原区人民政府.
+OFFICE_SUFFIX = {"district": "人民政府", "street": "办事处", "community": "居民委员会"}
+
+
+def issuing_office(name: str, level: str) -> str:
+    """The office of a grid named ``name`` at ``level`` that issues its documents, e.g.
+    ``航海西路街道`` → ``航海西路街道办事处``; a name that already ends so is kept."""
+    suffix = OFFICE_SUFFIX.get(level, "")
+    return name if name.endswith(suffix) else name + suffix
+
+
 LEVEL_NAMES_ZH = {
     "district": "区", "street": "街道", "community": "社区", "grid": "三级网格",
     "micro": "微网格", "exclusive": "专属网格",

@@ -67,6 +67,8 @@ METRICS: dict[str, Metric] = {m.key: m for m in (
 )}
 METRICS_ZH = {key: m.label for key, m in METRICS.items()}
 COUNT_COLUMNS = ["received", "completed", "due", "on_time", "open", "overdue"]
+#: 回访 counts per micro-grid (满意率's numerator and denominator), where the stats carry them.
+VISIT_COLUMNS = ["visited", "satisfied"]
 
 
 @dataclass(frozen=True)
@@ -131,11 +133,15 @@ ISO_WEEK_YEARS = (1970, 2100)
 
 
 def with_rates(counts: pd.DataFrame) -> pd.DataFrame:
-    """Add 办结率, 按期办结率 (0..1, NaN when nothing is due) and cases per 1,000 households."""
+    """Add 办结率, 按期办结率 (0..1, NaN when nothing is due), cases per 1,000 households and, where the
+    回访 counts are given, 满意率 (NaN when no case was visited)."""
     out = counts.copy()
     due = out["due"].where(out["due"] > 0)
     out["completion_rate"] = out["completed"] / due
     out["on_time_rate"] = out["on_time"] / due
+    if set(VISIT_COLUMNS) <= set(out.columns):
+        visited = pd.to_numeric(out["visited"], errors="coerce")
+        out["satisfaction_rate"] = pd.to_numeric(out["satisfied"], errors="coerce") / visited.where(visited > 0)
     if "households" in out:
         hh = pd.to_numeric(out["households"], errors="coerce")
         out["per_1000"] = out["received"] / hh.where(hh > 0) * 1000
@@ -161,10 +167,11 @@ def rollup(micro_stats: pd.DataFrame, grids: gpd.GeoDataFrame, *, level: str,
         units = units[units["code"].isin(keep | ({within} if tree.level[within] == level else set()))]
     stats = micro_stats.dropna(subset=["micro_code"]).copy()
     stats["unit"] = stats["micro_code"].map(mapping)
-    sums = stats.groupby("unit")[COUNT_COLUMNS].sum()
+    columns = COUNT_COLUMNS + [c for c in VISIT_COLUMNS if c in stats.columns]
+    sums = stats.groupby("unit")[columns].sum()
     out = units[["code", "name", "level", "parent_code", "households", "geometry"]].merge(
         sums, left_on="code", right_index=True, how="left")
-    out[COUNT_COLUMNS] = out[COUNT_COLUMNS].fillna(0).astype(int)
+    out[columns] = out[columns].fillna(0).astype(int)
     # a unit without its own household count gets the sum of its micro-grids'
     micro = grids[grids["level"] == "micro"]
     micro_households = pd.to_numeric(micro["households"], errors="coerce").groupby(
@@ -176,7 +183,8 @@ def rollup(micro_stats: pd.DataFrame, grids: gpd.GeoDataFrame, *, level: str,
 
 def totals(micro_stats: pd.DataFrame) -> dict[str, float]:
     """The selection's counts and rates as one record (unassigned cases included)."""
-    sums = micro_stats[COUNT_COLUMNS].sum() if len(micro_stats) else pd.Series(0, index=COUNT_COLUMNS)
+    columns = COUNT_COLUMNS + [c for c in VISIT_COLUMNS if c in micro_stats.columns]
+    sums = micro_stats[columns].sum() if len(micro_stats) else pd.Series(0, index=columns)
     row = with_rates(pd.DataFrame([sums.to_dict()])).iloc[0]
     return {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
 

@@ -17,15 +17,37 @@ from gis.maps.basemaps import (  # noqa: F401
     display_points,
 )
 from gis.maps.layers import (  # noqa: F401
+    CLUSTER_FROM,
+    HEAT_GRADIENT,
+    MAX_UNIT_LABELS,
+    STATUS_LEGEND,
     ClassLegend,
+    HeatLegend,
+    UnitLabels,
+    china_time_text,
     choropleth_layer,
     heat_layer,
+    heat_legend,
     outline_layer,
     points_layer,
     simplify_coverage,
+    status_legend,
     tolerance_for_zoom,
+    unit_labels,
+)
+from gis.maps.classes import (  # noqa: F401
+    NO_DATA_COLOR,
+    Classes,
+    classify,
+    format_value,
+)
+from gis.maps.figure import (  # noqa: F401
+    cjk_font,
+    draw_map_figure,
+    map_figure,
 )
 from gis.maps.situation import (  # noqa: F401
+    MAP_MODES,
     situation_map,
 )
 
@@ -33,4 +55,7 @@ __all__ = [
     'VENDOR_DIR', 'VENDOR_URL', 'localise_assets', 'OfflineMap', 'asset_urls', 'Basemap', 'BASEMAPS',
     'base_map', 'display_frame', 'display_points', 'heat_layer', 'ClassLegend', 'choropleth_layer',
     'outline_layer', 'points_layer', 'simplify_coverage', 'tolerance_for_zoom', 'situation_map',
+    'NO_DATA_COLOR', 'Classes', 'classify', 'format_value', 'cjk_font', 'draw_map_figure', 'map_figure',
+    'CLUSTER_FROM', 'HEAT_GRADIENT', 'MAX_UNIT_LABELS', 'HeatLegend', 'UnitLabels', 'china_time_text',
+    'heat_legend', 'unit_labels', 'MAP_MODES', 'STATUS_LEGEND', 'status_legend',
 ]

@@ -28,6 +28,10 @@ _VENDORED: Mapping[str, str] = MappingProxyType({
     # folium's Popup builds its content with $(`...`), so jQuery stays.
     "jquery": "jquery/dist/jquery.min.js",
     "leaflet-heat.js": "leaflet.heat/dist/leaflet-heat.min.js",
+    # folium.plugins.MarkerCluster (and FastMarkerCluster): the case points.
+    "markerclusterjs": "leaflet.markercluster/dist/leaflet.markercluster.js",
+    "markerclustercss": "leaflet.markercluster/dist/MarkerCluster.css",
+    "markerclusterdefaultcss": "leaflet.markercluster/dist/MarkerCluster.Default.css",
 })
 # Assets folium.Map lists by default that no map here uses: Bootstrap and
 # glyphicons (folium's own widgets), Font Awesome and awesome-markers (only

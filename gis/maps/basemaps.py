@@ -9,6 +9,8 @@ from typing import Any, NamedTuple
 import folium
 import folium.plugins
 import geopandas as gpd
+from branca.element import MacroElement
+from folium.template import Template
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -58,6 +60,20 @@ _TILE_OPTIONS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
 })
 
 
+class MetricScale(MacroElement):
+    """Leaflet's scale bar in metres and kilometres only (its default adds feet and miles)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            L.control.scale({metric: true, imperial: false}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "MetricScale"
+
+
 # --------------------------------------------------------------------------
 # Base map and display copies
 # --------------------------------------------------------------------------
@@ -83,7 +99,7 @@ def base_map(*, center: tuple[float, float], zoom: int, basemap: str = "osm") ->
     Returns
     -------
     OfflineMap
-        Scale bar on; add layers, then ``st_folium`` it or render it.
+        Metric scale bar (m / km, no feet or miles) on; add layers, then ``st_folium`` it or render it.
 
     Raises
     ------
@@ -98,8 +114,13 @@ def base_map(*, center: tuple[float, float], zoom: int, basemap: str = "osm") ->
                          fix="give center as (lon, lat) in degrees, WGS-84")
     lon, lat = display_points(lon, lat, basemap=basemap)
     options = dict(_TILE_OPTIONS.get(basemap, {}))
-    m = OfflineMap(location=[lat, lon], zoom_start=int(zoom), tiles=None, control_scale=True,
+    # Leaflet's own scale shows feet and miles beside metres: a metric-only one instead
+    m = OfflineMap(location=[lat, lon], zoom_start=int(zoom), tiles=None, control_scale=False,
                    max_zoom=options.get("max_zoom", 19))
+    # folium hands max_zoom to its tile layer only; the map needs it too (markercluster refuses a map
+    # without one, and the ``none`` basemap has no tile layer to take it from)
+    m.options["max_zoom"] = options.get("max_zoom", 19)
+    MetricScale().add_to(m)
     if source.tiles is not None:
         folium.TileLayer(tiles=source.tiles, attr=source.attribution, name=source.label,
                          **options).add_to(m)

@@ -14,22 +14,23 @@ import branca.colormap
 import folium
 import folium.plugins
 import geopandas as gpd
-import mapclassify
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import MacroElement
-from branca.utilities import color_brewer
+from branca.element import Element, MacroElement
 from folium.template import Template
 
+from gis.core.china_time import CHINA_TZ
 from gis.core.crs import to_metric
+from gis.core.metrics import SOURCES_ZH
+from gis.core.rules.config import load_rules
 from gis.core.rules.lifecycle import ATTENTION_STATUSES, DONE_STATUSES, STATUS_NAMES_ZH
 from gis.errors import InputError
 from gis.maps.assets import localise_assets
 from gis.maps.basemaps import display_frame, display_points
+from gis.maps.classes import NO_DATA_COLOR, Classes, classify, format_value
 
 _HEAT_MAX_CELLS = 50_000
-_NO_DATA_COLOR = "#d9d9d9"
 # Display coordinates are rounded to 6 decimals: ~0.1 m, far below a pixel.
 _DISPLAY_DECIMALS = 6
 
@@ -129,7 +130,8 @@ def heat_layer(cells: pd.DataFrame, *, name: str, basemap: str,
     -------
     folium.FeatureGroup
         Holding one :class:`folium.plugins.HeatMap`; weights divided by their
-        maximum, so the busiest cell is full strength.
+        maximum, so the busiest cell is full strength.  ``max_weight`` and
+        ``gradient`` are kept on the group for :func:`heat_legend`.
 
     Raises
     ------
@@ -146,6 +148,8 @@ def heat_layer(cells: pd.DataFrame, *, name: str, basemap: str,
     keep = np.isfinite(lon) & np.isfinite(lat) & np.isfinite(weight) & (weight > 0)
     lon, lat, weight = lon[keep], lat[keep], weight[keep]
     group = folium.FeatureGroup(name=name, show=show)
+    group.max_weight = float(weight.max()) if len(weight) else 0.0
+    group.gradient = dict(gradient) if gradient else dict(HEAT_GRADIENT)
     if len(weight):
         x, y = display_points(lon, lat, basemap=basemap)
         data = np.column_stack([np.round(y, _DISPLAY_DECIMALS), np.round(x, _DISPLAY_DECIMALS),
@@ -156,23 +160,91 @@ def heat_layer(cells: pd.DataFrame, *, name: str, basemap: str,
     return localise_assets(group)
 
 
+#: Leaflet.heat's own colour stops (used when a layer gives none), for the legend's bar.
+HEAT_GRADIENT: Mapping[float, str] = MappingProxyType({0.4: "blue", 0.6: "cyan", 0.7: "lime", 0.8: "yellow",
+                                                       1.0: "red"})
+
+
+class HeatLegend(MacroElement):
+    """The legend of one heat layer: what a cell counts and the colour bar, shown while the layer is on."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = L.control({position: {{ this.position|tojson }}});
+            {{ this.get_name() }}.onAdd = function (map) {
+                var div = L.DomUtil.create("div", "gis-heat-legend");
+                div.innerHTML = {{ this.html|tojson }};
+                L.DomEvent.disableClickPropagation(div);
+                var layer = {{ this.layer.get_name() }};
+                var sync = function () { div.style.display = map.hasLayer(layer) ? "" : "none"; };
+                map.on("overlayadd overlayremove", sync);
+                sync();
+                return div;
+            };
+            {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, layer: folium.FeatureGroup, *, title: str, position: str = "topright") -> None:
+        super().__init__()
+        self._name = "HeatLegend"
+        self.layer = layer
+        self.title = title
+        self.position = position
+        gradient = getattr(layer, "gradient", None) or dict(HEAT_GRADIENT)
+        top = float(getattr(layer, "max_weight", 0.0) or 0.0)
+        first = min(gradient)
+        # below the first stop Leaflet.heat fades the first colour out (min_opacity 0.3)
+        stops = [f"{_escape(gradient[first])} 0%"] + [f"{_escape(c)} {float(v) * 100:g}%"
+                                                     for v, c in sorted(gradient.items())]
+        bar = ('<div style="height:10px;border:1px solid #999;margin:3px 0 1px;'
+               f'background:linear-gradient(to right,{",".join(stops)});opacity:.85"></div>')
+        ends = ('<div style="display:flex;justify-content:space-between;color:#555">'
+                f'<span>少</span><span>{_escape(f"最多 {_format_number(round(top, 1))}" if top else "无")}</span></div>')
+        self.html = (f'<div style="{_PANEL_STYLE}"><div style="font-weight:bold">{_escape(layer.layer_name)}</div>'
+                     f'<div style="color:#555">{_escape(title)}</div>{bar}{ends}</div>')
+
+
+def heat_legend(layer: folium.FeatureGroup, *, cell_m: float = 40.0, title: str | None = None) -> HeatLegend:
+    """The legend of a :func:`heat_layer` group: ``每 40 m 格案件数`` and the colour bar.
+
+    Parameters
+    ----------
+    layer
+        What :func:`heat_layer` returned (already added to the map).
+    cell_m
+        Edge of the aggregation cells, metres (the ``cell_m`` of ``workflows.heat_layers``).
+    title
+        What a cell's weight is; default ``每 {cell_m} m 格案件数``.
+
+    Returns
+    -------
+    HeatLegend
+        Add it to the map after the layer; it shows only while the layer is on.
+    """
+    return HeatLegend(layer, title=title or f"每 {cell_m:g} m 格案件数")
+
+
 class ClassLegend(MacroElement):
     """A legend of class colours and ranges, drawn as a Leaflet control.
 
     Plain HTML (escaped) in a ``L.control``: unlike a branca colormap it needs
     no d3, so nothing is loaded from a CDN.  Add it to the map with
-    ``legend.add_to(m)``.
+    ``legend.add_to(m)``; with ``layer`` given, it shows only while that layer
+    is on (the layer control can switch it off).
 
     Attributes
     ----------
     title : str
-        The value's label.
+        The value's label, with its unit.
     scheme : str
         ``quantiles`` or ``natural_breaks``.
+    method : str
+        How the classes were made, in Chinese (分位数, 自然断点 …), shown under the title.
     bins : list of float
-        Upper bound of each class, from mapclassify.
+        Upper bound of each class, from mapclassify (whole numbers for counts).
     colors : list of str
-        Hex colour of each class (ColorBrewer YlOrRd).
+        Hex colour of each class, lowest values first.
     labels : list of str
         Range of each class, ``"lo – hi"``.
     k : int
@@ -188,9 +260,16 @@ class ClassLegend(MacroElement):
         {% macro script(this, kwargs) %}
             var {{ this.get_name() }} = L.control({position: {{ this.position|tojson }}});
             {{ this.get_name() }}.onAdd = function (map) {
-                var div = L.DomUtil.create("div", "gis-class-legend");
+                var div = L.DomUtil.create("div", {{ this.css_class|tojson }});
                 div.innerHTML = {{ this.html|tojson }};
                 L.DomEvent.disableClickPropagation(div);
+                L.DomEvent.disableScrollPropagation(div);
+                {%- if this.layer is not none %}
+                var layer = {{ this.layer.get_name() }};
+                var sync = function () { div.style.display = map.hasLayer(layer) ? "" : "none"; };
+                map.on("overlayadd overlayremove", sync);
+                sync();
+                {%- endif %}
                 return div;
             };
             {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
@@ -198,18 +277,22 @@ class ClassLegend(MacroElement):
     """)
 
     def __init__(self, *, title: str, scheme: str, bins: Sequence[float], colors: Sequence[str],
-                 labels: Sequence[str], no_data: bool = False, position: str = "bottomright",
-                 vmin: float | None = None) -> None:
+                 labels: Sequence[str], no_data: bool = False, position: str = "topright",
+                 vmin: float | None = None, method: str = "", layer: Element | None = None,
+                 css_class: str = "gis-class-legend") -> None:
         super().__init__()
         self._name = "ClassLegend"
+        self.css_class = css_class
         self.title = title
         self.scheme = scheme
+        self.method = method
         self.bins = [float(b) for b in bins]
         self.colors = list(colors)
         self.labels = list(labels)
         self.k = len(self.colors)
         self.no_data = no_data
         self.position = position
+        self.layer = layer
         self.colormap = None
         if self.k and vmin is not None:
             index = [float(vmin), *self.bins]
@@ -218,120 +301,213 @@ class ClassLegend(MacroElement):
                     self.colors, index=index, vmin=index[0], vmax=index[-1], caption=title)
         rows = [(c, lab) for c, lab in zip(self.colors, self.labels)]
         if no_data:
-            rows.append((_NO_DATA_COLOR, "无数据"))
+            rows.append((NO_DATA_COLOR, "无数据"))
         swatch = ('<div style="display:flex;align-items:center;gap:6px;line-height:18px">'
                   '<span style="display:inline-block;width:14px;height:14px;'
                   'background:{};border:1px solid #999"></span><span>{}</span></div>')
+        note = ""
+        if method:
+            note = f'<div style="color:#555;margin-bottom:4px">分级：{_escape(method)}</div>'
+        if not self.colors:
+            note += '<div style="color:#555;margin-bottom:4px">所选范围内没有可计算的单元</div>'
         self.html = (
-            '<div style="background:rgba(255,255,255,.9);padding:6px 8px;border-radius:4px;'
-            'box-shadow:0 1px 4px rgba(0,0,0,.3);font:12px/1.4 sans-serif">'
-            f'<div style="font-weight:bold;margin-bottom:4px">{_escape(title)}</div>'
+            f'<div style="{_PANEL_STYLE}">'
+            f'<div style="font-weight:bold;margin-bottom:2px">{_escape(title)}</div>{note}'
             + "".join(swatch.format(_escape(c), _escape(lab)) for c, lab in rows)
             + "</div>")
 
-
-def _class_colors(k: int) -> list[str]:
-    # ColorBrewer sequential ramps come in 3..9 classes; for 1 or 2 take the
-    # light and dark ends of the 3-class ramp.
-    if k >= 3:
-        return color_brewer("YlOrRd", n=k)
-    three = color_brewer("YlOrRd", n=3)
-    return [three[2]] if k == 1 else [three[0], three[2]]
-
-
-def _classify(values: np.ndarray, *, scheme: str, k: int) -> np.ndarray:
-    """Upper class bounds by mapclassify (deterministic)."""
-    distinct = np.unique(values)
-    k = min(k, len(distinct))
-    if k <= 1:
-        return distinct[-1:].astype(float)
-    if scheme == "quantiles":
-        return np.asarray(mapclassify.Quantiles(values, k=k).bins, dtype=float)
-    # Jenks natural breaks by Fisher's exact method: deterministic, unlike
-    # NaturalBreaks (k-means from random seeds).  It is O(k·n²) in pure Python
-    # without numba, so it runs on at most 256 evenly spaced order statistics,
-    # which moves the breaks by less than a class's spread.
-    sample = values if len(values) <= 256 else np.quantile(values, np.linspace(0, 1, 256))
-    k = min(k, len(np.unique(sample)))
-    bins = np.asarray(mapclassify.FisherJenks(sample, k=k).bins, dtype=float)
-    bins[-1] = values.max()
-    return bins
+    @classmethod
+    def from_classes(cls, classes: Classes, *, scheme: str, title: str | None = None,
+                     layer: Element | None = None, position: str = "topright") -> ClassLegend:
+        """The legend of :func:`gis.maps.classes.classify`'s classes (the static figure's, too)."""
+        return cls(title=title or classes.title, scheme=scheme, bins=classes.bins, colors=classes.colors,
+                   labels=classes.labels, no_data=classes.no_data, vmin=classes.lows[0] if classes.lows else None,
+                   method=classes.method, layer=layer, position=position)
 
 
-def choropleth_layer(grids: gpd.GeoDataFrame, *, name: str, value_label: str, basemap: str,
-                     scheme: str = "quantiles", k: int = 5,
-                     tooltip_fields: Sequence[str] = ("name", "value"),
-                     highlight: bool = True) -> tuple[folium.GeoJson, ClassLegend]:
-    """Grids coloured by a value in classes (mapclassify), with a legend.
+_PANEL_STYLE = ("background:rgba(255,255,255,.92);padding:6px 8px;border-radius:4px;"
+                "box-shadow:0 1px 4px rgba(0,0,0,.3);font:12px/1.4 sans-serif;max-width:220px")
+
+
+class UnitLabels(MacroElement):
+    """Names and values written on polygons, shown only when zoomed in far enough to read.
+
+    One ``L.divIcon`` marker per unit at a point inside it (``point_on_surface``);
+    each label appears from the zoom at which its unit is about 70 px wide, and
+    only while ``layer`` (the choropleth) is on.  Plain Leaflet: nothing to load.
+    """
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = (function (map) {
+                var rows = {{ this.rows|tojson }};
+                var group = L.layerGroup();
+                var markers = rows.map(function (r) {
+                    return [r[3], L.marker([r[0], r[1]], {
+                        interactive: false, keyboard: false,
+                        icon: L.divIcon({className: "gis-unit-label", html: r[2], iconSize: null})})];
+                });
+                {%- if this.layer is not none %}
+                var layer = {{ this.layer.get_name() }};
+                {%- endif %}
+                var sync = function () {
+                    var z = map.getZoom();
+                    {%- if this.layer is not none %}
+                    var on = map.hasLayer(layer);
+                    {%- else %}
+                    var on = true;
+                    {%- endif %}
+                    markers.forEach(function (m) {
+                        var want = on && z >= m[0];
+                        if (want && !group.hasLayer(m[1])) { group.addLayer(m[1]); }
+                        if (!want && group.hasLayer(m[1])) { group.removeLayer(m[1]); }
+                    });
+                };
+                group.addTo(map);
+                map.on("zoomend overlayadd overlayremove", sync);
+                map.whenReady(sync);
+                return group;
+            })({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, rows: Sequence[tuple[float, float, str, float]], *, layer: Element | None = None) -> None:
+        super().__init__()
+        self._name = "UnitLabels"
+        self.rows = [list(r) for r in rows]
+        self.layer = layer
+
+    def render(self, **kwargs: Any) -> None:
+        figure = self.get_root()
+        if hasattr(figure, "header"):
+            figure.header.add_child(Element(_LABEL_CSS), name="gis_unit_label_css")
+        super().render(**kwargs)
+
+
+_LABEL_CSS = ("<style>.gis-unit-label{background:none;border:none;white-space:nowrap;text-align:center;"
+              "transform:translate(-50%,-50%);font:12px/1.25 sans-serif;color:#1a1a1a;pointer-events:none;"
+              "text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 2px #fff}"
+              ".gis-unit-label b{font-weight:600}</style>")
+#: Most units labelled on one map: above this the labels crowd into a blur.
+MAX_UNIT_LABELS = 80
+# Screen width, in pixels, a unit needs before its label is shown.
+_LABEL_MIN_PX = 70
+
+
+def unit_labels(grids: gpd.GeoDataFrame, texts: Sequence[str], *, basemap: str,
+                layer: Element | None = None, max_labels: int = MAX_UNIT_LABELS) -> UnitLabels | None:
+    """Labels for polygons at a point inside each, visible from a readable zoom on.
 
     Parameters
     ----------
     grids
-        Columns ``code``, ``name``, ``value`` and polygon geometry in degrees,
-        WGS-84.  ``value`` NaN is drawn grey (无数据).
+        Polygons in degrees, WGS-84.
+    texts
+        One label per row (plain text; escaped here, a newline starts a second line).
+    basemap
+        A key of :data:`BASEMAPS`; points are shifted to its CRS.
+    layer
+        The layer the labels belong to: they hide while it is off.
+    max_labels
+        More units than this get no labels at all (None is returned).
+
+    Returns
+    -------
+    UnitLabels or None
+        Add it to the map after ``layer``.
+    """
+    if len(grids) == 0 or len(grids) > max_labels:
+        return None
+    wgs = grids.geometry if grids.crs is None else grids.geometry.to_crs("EPSG:4326")
+    geoms = np.asarray(wgs, dtype=object)
+    present = ~(pd.isna(geoms) | shapely.is_empty(geoms))
+    points = np.full(len(geoms), None, dtype=object)
+    points[present] = shapely.point_on_surface(geoms[present].tolist())
+    bounds = shapely.bounds(geoms[present].tolist()) if present.any() else np.empty((0, 4))
+    rows = []
+    for point, box, text in zip(points[present], bounds, np.asarray(texts, dtype=object)[present]):
+        minx, _, maxx, _ = box
+        scale = math.cos(math.radians(point.y))
+        width_m = max((maxx - minx) * 111_320 * scale, 1.0)
+        # the zoom at which the unit is _LABEL_MIN_PX wide on screen
+        min_zoom = math.ceil(math.log2(_M_PER_PX_ZOOM0 * scale * _LABEL_MIN_PX / width_m))
+        x, y = display_points(point.x, point.y, basemap=basemap)
+        first, *rest = str(text).split("\n")
+        html_text = f"<b>{_escape(first)}</b>" + "".join(f"<br>{_escape(line)}" for line in rest)
+        rows.append((round(float(y), _DISPLAY_DECIMALS), round(float(x), _DISPLAY_DECIMALS), html_text,
+                     int(min_zoom)))
+    return UnitLabels(rows, layer=layer)
+
+
+def choropleth_layer(grids: gpd.GeoDataFrame, *, name: str, basemap: str, metric: str = "received",
+                     value_label: str = "", scheme: str = "quantiles", k: int = 5,
+                     reference: float | None = None, reference_name: str = "总体",
+                     tooltip_fields: Sequence[str] = ("name", "value"),
+                     highlight: bool = True, show: bool = True) -> tuple[folium.GeoJson, ClassLegend]:
+    """Grids coloured by a metric in classes (:func:`gis.maps.classes.classify`), with a legend.
+
+    Parameters
+    ----------
+    grids
+        Columns ``code``, ``name``, ``value`` (display units: rates in
+        percent) and polygon geometry in degrees, WGS-84.  ``value`` NaN is
+        drawn grey (无数据).
     name
         Layer name in the layer control.
-    value_label
-        What the value is, e.g. ``"事件数"``; legend title and tooltip label.
     basemap
         A key of :data:`BASEMAPS`; geometries are shifted to its CRS.
+    metric
+        A key of :data:`gis.core.metrics.METRICS`: the ramp's direction (rates:
+        better is calmer; counts: more is hotter), the unit and whole-number
+        ranges for counts.
+    value_label
+        Legend title and tooltip label; default the metric's label with unit.
     scheme
-        ``quantiles`` (equal counts) or ``natural_breaks`` (Jenks).
+        ``quantiles`` (分位数) or ``natural_breaks`` (自然断点, Jenks).
     k
         Number of classes, 2..9 (fewer when there are fewer distinct values).
+    reference
+        For a rate, the district's value in percent: the ramp diverges around it.
+    reference_name
+        Whose value ``reference`` is, named in the legend (e.g. the district's name).
     tooltip_fields
-        Columns shown on hover, HTML-escaped.
+        Columns shown on hover, HTML-escaped (``value`` formatted, 无数据 when missing).
     highlight
         Outline a grid under the pointer.
+    show
+        Whether the layer is on when the map opens.
 
     Returns
     -------
     tuple
         ``(geojson, legend)``: a :class:`folium.GeoJson` whose features carry
-        ``code``, ``name`` and ``value`` (coordinates rounded to 6 decimals,
-        ~0.1 m), and a :class:`ClassLegend`.  Add both to the map.
+        ``code``, ``name``, ``value`` and ``fill`` (coordinates rounded to 6
+        decimals, ~0.1 m), and a :class:`ClassLegend` that shows while the
+        layer is on.  Add both to the map, the layer first.
 
     Raises
     ------
     InputError
-        For missing columns, an unknown scheme, k outside 2..9 or a value that
-        is not a number.
+        For missing columns, an unknown metric or scheme, k outside 2..9 or a
+        value that is not a number.
     """
     _require_columns(grids, ("code", "name", "value"), what="choropleth grids")
     _require_columns(grids, list(tooltip_fields), what="choropleth grids")
-    if scheme not in ("quantiles", "natural_breaks"):
-        raise InputError(f"unknown classification scheme {scheme!r}",
-                         fix="use 'quantiles' or 'natural_breaks'")
-    if not 2 <= k <= 9:
-        raise InputError(f"k = {k} classes is outside 2..9", fix="give 2 to 9 classes")
-    try:
-        values = pd.to_numeric(grids["value"], errors="raise").to_numpy(dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"choropleth value is not a number: {exc}", field="value",
-                         fix="give numbers (NaN for no data)") from None
-    valid = np.isfinite(values)
-    bins = _classify(values[valid], scheme=scheme, k=k) if valid.any() else np.array([])
-    colors = _class_colors(len(bins)) if len(bins) else []
-    lows = [float(values[valid].min()), *bins[:-1]] if len(bins) else []
-    labels = [f"{_format_number(lo)} – {_format_number(hi)}" for lo, hi in zip(lows, bins)]
-    legend = ClassLegend(title=value_label, scheme=scheme, bins=bins, colors=colors,
-                         labels=labels, no_data=bool((~valid).any()),
-                         vmin=lows[0] if lows else None)
-
-    classes = np.searchsorted(bins, values, side="left") if len(bins) else np.zeros(len(values), int)
+    classes = classify(grids["value"], metric, scheme=scheme, k=k, reference=reference,
+                       reference_name=reference_name)
+    values = pd.to_numeric(grids["value"], errors="coerce").to_numpy(dtype=float)
     finite = np.isfinite(values)
-    fills = [colors[min(int(c), len(colors) - 1)] if ok else _NO_DATA_COLOR
-             for c, ok in zip(classes, finite)]
+    title = value_label or classes.title
     properties: dict[str, Sequence[Any]] = {
         "code": _text_or_none(grids["code"]),
         "name": _text_or_none(grids["name"]),
         "value": [float(v) if ok else None for v, ok in zip(values, finite)],
-        "fill": fills,
+        "fill": list(classes.fills),
     }
     for j, field in enumerate(tooltip_fields):
-        properties[f"tip{j}"] = ([_format_number(v) for v in values] if field == "value"
-                                 else [_escape(v) for v in grids[field]])
-    aliases = {"code": "编码", "name": "名称", "value": value_label}
+        properties[f"tip{j}"] = ([_escape(format_value(v, metric)) for v in values] if field == "value"
+                                 else [_escape(v) if not _missing(v) else "—" for v in grids[field]])
+    aliases = {"code": "编码", "name": "名称", "value": title}
     collection = _feature_collection(display_frame(grids, basemap=basemap), properties)
     layer = folium.GeoJson(
         collection,
@@ -345,7 +521,9 @@ def choropleth_layer(grids: gpd.GeoDataFrame, *, name: str, value_label: str, ba
             aliases=[_escape(aliases.get(f, f)) for f in tooltip_fields], sticky=True)
         if tooltip_fields else None,
         zoom_on_click=False,
+        show=show,
     )
+    legend = ClassLegend.from_classes(classes, scheme=scheme, title=title, layer=layer)
     return localise_assets(layer), legend
 
 
@@ -397,32 +575,108 @@ def outline_layer(grids: gpd.GeoDataFrame, *, name: str, color: str, basemap: st
 _STATUS_COLORS: Mapping[str, str] = MappingProxyType(
     {**{s: "#7f8c8d" for s in DONE_STATUSES}, **{s: "#c0392b" for s in ATTENTION_STATUSES}})
 _OPEN_COLOR = "#e67e22"
-_POPUP_FIELDS = (("external_id", "编号"), ("category", "类别"), ("status", "状态"),
-                 ("reported_at", "上报时间"), ("address", "地址"), ("description", "描述"))
+_POPUP_FIELDS = (("external_id", "编号"), ("category", "类别"), ("status", "状态"), ("source", "来源"),
+                 ("reported_at", "受理时间"), ("due_at", "办理时限"), ("assignee", "责任人"),
+                 ("address", "地址"), ("description", "描述"))
+_TIME_FIELDS = frozenset({"reported_at", "due_at"})
+#: More points than this are clustered (when ``cluster`` is left to decide).
+CLUSTER_FROM = 50
+# Each clustered point is [lat, lon, fill colour, popup HTML, tooltip HTML].
+_CLUSTER_CALLBACK = """function (row) {
+    var marker = L.circleMarker(new L.LatLng(row[0], row[1]), {
+        radius: 6, color: "#ffffff", weight: 1, fill: true, fillColor: row[2], fillOpacity: 0.9});
+    if (row[3]) { marker.bindPopup(row[3], {maxWidth: 320}); }
+    if (row[4]) { marker.bindTooltip(row[4]); }
+    return marker;
+}"""
 
 
-def points_layer(incidents: pd.DataFrame, *, name: str, basemap: str,
-                 max_points: int = 2000) -> folium.FeatureGroup:
-    """A few incidents as small circle markers with popups (e.g. one unit's open cases).
+# A cluster takes the colour of its most pressing case: red if any is supervised, returned or
+# reworked, else orange if any is open, else grey; its size grows with the count.
+_CLUSTER_ICON = f"""function (cluster) {{
+    var colours = cluster.getAllChildMarkers().map(function (m) {{ return m.options.fillColor; }});
+    var colour = colours.indexOf("{_STATUS_COLORS[ATTENTION_STATUSES[0]]}") >= 0 ? "{_STATUS_COLORS[ATTENTION_STATUSES[0]]}"
+        : (colours.indexOf("{_OPEN_COLOR}") >= 0 ? "{_OPEN_COLOR}" : "{_STATUS_COLORS[DONE_STATUSES[0]]}");
+    var n = cluster.getChildCount();
+    var size = n < 10 ? 26 : (n < 100 ? 32 : 38);
+    return L.divIcon({{
+        html: '<div style="width:' + size + 'px;height:' + size + 'px;line-height:' + size + 'px;'
+            + 'border-radius:50%;background:' + colour + ';opacity:.88;color:#fff;font:bold 12px sans-serif;'
+            + 'text-align:center;box-shadow:0 0 0 4px rgba(255,255,255,.6)">' + n + '</div>',
+        className: "gis-case-cluster", iconSize: L.point(size, size)}});
+}}"""
+#: The status colours of case points, as their legend lists them.
+STATUS_LEGEND = (
+    (_STATUS_COLORS[ATTENTION_STATUSES[0]], " / ".join(STATUS_NAMES_ZH[s] for s in ATTENTION_STATUSES)),
+    (_OPEN_COLOR, "其他未办结"),
+    (_STATUS_COLORS[DONE_STATUSES[0]], " / ".join(STATUS_NAMES_ZH[s] for s in DONE_STATUSES)),
+)
+
+
+def status_legend(layer: folium.FeatureGroup) -> ClassLegend:
+    """The legend of :func:`points_layer`'s colours (a cluster shows its most pressing case's),
+    shown while the points are on."""
+    colours, labels = zip(*STATUS_LEGEND)
+    return ClassLegend(title="案件状态", scheme="", bins=(), colors=colours, labels=labels, layer=layer,
+                       css_class="gis-status-legend", position="bottomright")
+
+
+def china_time_text(value: Any) -> str:
+    """A moment as China time ``YYYY-MM-DD HH:MM``; '' when missing.
+
+    Aware datetimes and timestamps are converted to Asia/Shanghai; naive ones
+    are taken as UTC (what the database stores); text is shown as given.
+    """
+    if _missing(value):
+        return ""
+    if isinstance(value, str):
+        return value
+    moment = pd.Timestamp(value)
+    if moment.tzinfo is None:
+        moment = moment.tz_localize("UTC")
+    return moment.tz_convert(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def _category_names() -> dict[str, str]:
+    return load_rules().category_names_zh(with_group=False)
+
+
+def points_layer(incidents: pd.DataFrame, *, name: str, basemap: str, max_points: int = 5000,
+                 cluster: bool | None = None, category_names: Mapping[str, str] | None = None,
+                 show: bool = True) -> folium.FeatureGroup:
+    """Cases as small circles coloured by status, clustered when dense, with Chinese popups.
 
     Parameters
     ----------
     incidents
         Columns ``lon``, ``lat`` (degrees, WGS-84; or point geometry instead)
-        and any of ``external_id``, ``category``, ``status``, ``reported_at``,
-        ``address``, ``description``, shown in the popup, HTML-escaped.
+        and any of ``external_id``, ``source``, ``category``, ``status``,
+        ``reported_at``, ``due_at``, ``address``, ``assignee``,
+        ``description``, shown in the popup, HTML-escaped.  ``category`` is a
+        code (``safety.gas``, shown by its Chinese name) or already a name;
+        ``status`` a lifecycle code (shown as 受理, 督办 …); ``source`` a code
+        of ``SOURCES_ZH``; times are shown as China time ``YYYY-MM-DD HH:MM``.
     name
         Layer name in the layer control.
     basemap
         A key of :data:`BASEMAPS`; points are shifted to its CRS.
     max_points
-        The most markers drawn; more is an error, not a silent cut.
+        The most points drawn; more is an error, not a silent cut.
+    cluster
+        Group nearby points into counted clusters (Leaflet.markercluster,
+        vendored) that split as one zooms in; None clusters more than
+        :data:`CLUSTER_FROM` points.
+    category_names
+        Category code → Chinese name; default the rules file's ``name_zh``.
+    show
+        Whether the layer is on when the map opens.
 
     Returns
     -------
     folium.FeatureGroup
-        One :class:`folium.CircleMarker` per incident with a coordinate,
-        coloured by status (grey done, red supervised/returned, orange open).
+        Either one :class:`folium.CircleMarker` per located case, or one
+        :class:`folium.plugins.FastMarkerCluster` holding them, coloured by
+        status (grey done, red supervised/returned/reworked, orange open).
 
     Raises
     ------
@@ -443,29 +697,51 @@ def points_layer(incidents: pd.DataFrame, *, name: str, basemap: str,
         _require_columns(incidents, ("lon", "lat"), what="incidents")
     x, y = display_points(lon, lat, basemap=basemap)
     x, y = np.atleast_1d(x), np.atleast_1d(y)
-    group = folium.FeatureGroup(name=name)
+    names = dict(category_names) if category_names is not None else (
+        _category_names() if "category" in incidents.columns else {})
     fields = [(col, label) for col, label in _POPUP_FIELDS if col in incidents.columns]
     records = incidents[[col for col, _ in fields]].to_dict("records") if fields else [{}] * len(incidents)
-    for px, py, record in zip(x, y, records):
-        if not (math.isfinite(px) and math.isfinite(py)):
+    located = np.isfinite(x) & np.isfinite(y)
+    if cluster is None:
+        cluster = int(located.sum()) > CLUSTER_FROM
+    group = folium.FeatureGroup(name=name, show=show)
+    rows = []
+    for px, py, record, ok in zip(x, y, records, located):
+        if not ok:
             continue
         status = record.get("status")
-        status_text = STATUS_NAMES_ZH.get(status, status) if isinstance(status, str) else status
-        shown = {**record, "status": status_text} if "status" in record else record
-        rows = "".join(
+        shown = dict(record)
+        if isinstance(status, str):
+            shown["status"] = STATUS_NAMES_ZH.get(status, status)
+        if isinstance(record.get("category"), str):
+            shown["category"] = names.get(record["category"], record["category"])
+        if isinstance(record.get("source"), str):
+            shown["source"] = SOURCES_ZH.get(record["source"], record["source"])
+        for col in _TIME_FIELDS & shown.keys():
+            shown[col] = china_time_text(shown[col])
+        table = "".join(
             f'<tr><th style="text-align:left;padding-right:6px;white-space:nowrap">{label}</th>'
             f"<td>{_escape(shown.get(col))}</td></tr>"
             for col, label in fields)
+        popup = f"<table>{table}</table>" if table else ""
         color = _STATUS_COLORS.get(status, _OPEN_COLOR) if isinstance(status, str) else _OPEN_COLOR
         tip = " · ".join(_escape(shown[c]) for c in ("category", "status")
                          if c in shown and not _missing(shown[c]))
+        lat_, lon_ = round(float(py), _DISPLAY_DECIMALS), round(float(px), _DISPLAY_DECIMALS)
+        if cluster:
+            rows.append([lat_, lon_, color, popup, tip])
+            continue
         folium.CircleMarker(
-            location=[round(float(py), _DISPLAY_DECIMALS), round(float(px), _DISPLAY_DECIMALS)],
+            location=[lat_, lon_],
             radius=6, color="#ffffff", weight=1, fill=True, fill_color=color, fill_opacity=0.9,
-            popup=folium.Popup(folium.Html(f"<table>{rows}</table>", script=True), max_width=320)
-            if rows else None,
+            popup=folium.Popup(folium.Html(popup, script=True), max_width=320) if popup else None,
             tooltip=folium.Tooltip(tip) if tip else None,
         ).add_to(group)
+    if cluster and rows:
+        folium.plugins.FastMarkerCluster(rows, callback=_CLUSTER_CALLBACK, control=False,
+                                         icon_create_function=_CLUSTER_ICON,
+                                         options={"disableClusteringAtZoom": 19, "maxClusterRadius": 50,
+                                                  "showCoverageOnHover": False}).add_to(group)
     return localise_assets(group)
 
 

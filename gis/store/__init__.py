@@ -32,13 +32,16 @@ from gis.store.grids import (  # noqa: F401
 )
 from gis.store.incidents import (  # noqa: F401
     BULK_MERGE_ROWS,
+    CASES_EXPORT_COLUMNS,
     INCIDENT_COLUMNS,
     INCOMING_COLUMNS,
+    fetch_cases_export_count,
     fetch_incident,
     fetch_incident_events,
     fetch_incident_points,
     fetch_incidents_export,
     fetch_overdue,
+    iter_cases_export,
     save_demo_incidents_removed,
     save_escalations,
     save_import_batch,
@@ -57,6 +60,9 @@ from gis.store.staff import (  # noqa: F401
     fetch_staff_records,
     save_staff,
 )
+from gis.store.worklist import (  # noqa: F401
+    fetch_worklist,
+)
 
 __all__ = [
     'GRID_COLUMNS', 'fetch_active_version', 'save_grid_version', 'save_grids_carried_over', 'save_grids',
@@ -68,4 +74,6 @@ __all__ = [
     'save_incident_event', 'fetch_incidents_export', 'fetch_overdue', 'save_escalations', 'fetch_micro_stats',
     'fetch_period_stats', 'fetch_daily_counts', 'fetch_category_counts', 'fetch_heat_layers', 'fetch_cases',
     'fetch_addresses', 'save_addresses', 'save_incident_placements',
+    'CASES_EXPORT_COLUMNS', 'fetch_cases_export_count', 'iter_cases_export',
+    'fetch_worklist',
 ]

@@ -8,7 +8,8 @@ import pandas as pd
 
 from gis.store import db
 
-MICRO_STATS_COLUMNS = ["micro_code", "received", "completed", "due", "on_time", "open", "overdue"]
+MICRO_STATS_COLUMNS = ["micro_code", "received", "completed", "due", "on_time", "open", "overdue",
+                       "visited", "satisfied"]
 
 
 def _frame(conn, name: str, params: dict[str, Any], columns: list[str]) -> pd.DataFrame:
@@ -20,17 +21,19 @@ def _frame(conn, name: str, params: dict[str, Any], columns: list[str]) -> pd.Da
 
 
 def fetch_micro_stats(conn, params: dict[str, Any]) -> pd.DataFrame:
-    """Counts per micro-grid of the filtered cases (one row with micro_code None for the unassigned)."""
+    """Counts per micro-grid of the filtered cases (one row with micro_code None for the unassigned),
+    the 回访 counts (visited, satisfied) of 满意率 included."""
     return fetch_period_stats(conn, params)[0]
 
 
 def fetch_period_stats(conn, params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, float | None]]:
     """The KPI counts of one period in one pass: (counts per micro-grid, {median_h, p90_h, visited,
-    satisfied}); the last two are the 回访 counts of 满意率."""
-    frame = _frame(conn, "fetch_period_stats", params,
-                   MICRO_STATS_COLUMNS + ["median_h", "p90_h", "visited", "satisfied"])
+    satisfied}); the last two are the period's 回访 counts of 满意率 (the sums of the per-micro-grid
+    columns of the same names; None when no case matched)."""
+    frame = _frame(conn, "fetch_period_stats", params, MICRO_STATS_COLUMNS + ["median_h", "p90_h"])
     hours = {k: (None if not len(frame) or pd.isna(frame[k].iat[0]) else float(frame[k].iat[0]))
-             for k in ("median_h", "p90_h", "visited", "satisfied")}
+             for k in ("median_h", "p90_h")}
+    hours.update({k: (float(frame[k].sum()) if len(frame) else None) for k in ("visited", "satisfied")})
     return frame[MICRO_STATS_COLUMNS], hours
 
 
@@ -63,10 +66,8 @@ def fetch_heat_layers(conn, params: dict[str, Any], *, cell_lon_deg: float, cell
 
 def fetch_cases(conn, params: dict[str, Any], *, search: str | None = None, open_only: bool = False,
                 limit: int = 5000) -> pd.DataFrame:
-    # backslash first: it is LIKE's escape character
-    escaped = search.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") if search else None
-    pattern = f"%{escaped}%" if search else None
-    rows = db.fetch_all(conn, "fetch_cases", {**params, "search": pattern, "open_only": open_only, "limit": limit})
+    rows = db.fetch_all(conn, "fetch_cases", {**params, "search": db.like_pattern(search), "open_only": open_only,
+                                              "limit": limit})
     return pd.DataFrame(rows, columns=["source", "external_id", "category", "status", "tier", "reported_at", "due_at",
                                        "closed_at", "micro_code", "exclusive_code", "assignee", "address",
                                        "description", "lon", "lat"])

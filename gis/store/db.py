@@ -403,3 +403,10 @@ def estimated_rows(conn, table: str) -> int:
         cur.execute("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass(%s)", (table,))
         row = cur.fetchone()
         return int(row[0]) if row else 0
+
+
+def like_pattern(search: str | None) -> str | None:
+    """``%search%`` for ILIKE with its wildcards taken literally (backslash first: LIKE's escape)."""
+    if not search:
+        return None
+    return "%" + search.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"

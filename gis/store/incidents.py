@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
 import psycopg2.errors
@@ -254,6 +254,37 @@ def fetch_incidents_export(conn, *, since=None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["source", "external_id", "category", "status", "tier", "lon", "lat",
                                        "reported_at", "due_at", "closed_at", "description", "address",
                                        "micro_code", "exclusive_code", "assignee", "priority"])
+
+
+CASES_EXPORT_COLUMNS = ["external_id", "source", "category", "status", "tier", "reported_at", "due_at", "closed_at",
+                        "micro_code", "exclusive_code", "assignee", "reporter_phone", "address", "description"]
+
+
+def fetch_cases_export_count(conn, params: dict[str, Any], *, search: str | None = None,
+                             open_only: bool = False) -> int:
+    """How many cases :func:`iter_cases_export` yields for the same arguments (under the
+    transaction's row-level security)."""
+    row = db.fetch_one(conn, "fetch_cases_export_count", {**params, "search": db.like_pattern(search),
+                                                          "open_only": open_only})
+    return int(row["n"])
+
+
+def iter_cases_export(conn, params: dict[str, Any], *, search: str | None = None, open_only: bool = False,
+                      chunk_rows: int = 5000) -> Iterator[list[tuple]]:
+    """Every case of the filter (``params`` as :meth:`CaseFilter.params`), newest first, in
+    lists of at most ``chunk_rows`` tuples (:data:`CASES_EXPORT_COLUMNS`; phones whole: mask
+    before writing). A server-side cursor keeps only one chunk in memory on this side, whatever
+    the number of cases; it lives in the caller's transaction, so consume it before giving
+    the connection back."""
+    with conn.cursor(name="cases_export") as cur:
+        cur.itersize = chunk_rows
+        cur.execute(db.queries()["fetch_cases_export"], {**params, "search": db.like_pattern(search),
+                                                         "open_only": open_only})
+        while True:
+            rows = cur.fetchmany(chunk_rows)
+            if not rows:
+                return
+            yield rows
 
 
 def fetch_overdue(conn, *, now) -> pd.DataFrame:

@@ -36,7 +36,15 @@ from gis.workflows.admin import (  # noqa: F401
     stop_server,
 )
 from gis.workflows.bulletin import (  # noqa: F401
+    BULLETIN_SOURCES,
+    BULLETIN_SOURCES_ZH,
+    PERIOD_KINDS_ZH,
     Bulletin,
+    Period,
+    bulletin_period,
+    bulletin_source,
+    last_complete_period,
+    period_bulletin,
     weekly_bulletin,
 )
 from gis.workflows.context import (  # noqa: F401
@@ -47,15 +55,19 @@ from gis.workflows.context import (  # noqa: F401
 )
 from gis.workflows.dashboards import (  # noqa: F401
     HEAT_LAYERS,
+    KPI_SERIES,
     Situation,
     cases,
     category_counts,
     daily_counts,
     heat_cells,
     heat_layers,
+    kpi_series,
     kpis,
     micro_stats,
+    open_cases_by_overdue,
     situation,
+    staff_summary,
     unit_stats,
 )
 from gis.workflows.demo import (  # noqa: F401
@@ -80,11 +92,19 @@ from gis.workflows.grids import (  # noqa: F401
     validate_grid_layer,
 )
 from gis.workflows.incidents import (  # noqa: F401
+    CASE_EXPORT_COLUMNS,
+    CASE_EXPORT_FORMATS,
+    CASE_EXPORT_XLSX_MAX_ROWS,
     DispatchContext,
     IncidentImport,
     assignees,
+    case_category_names,
+    case_export_conditions,
+    case_export_file_name,
+    count_cases,
     dispatch_context,
     escalate_overdue,
+    export_cases,
     export_incidents,
     import_incidents,
     incident_history,
@@ -121,6 +141,11 @@ from gis.workflows.operations import (  # noqa: F401
     unassigned_queue,
     verify_incident,
 )
+from gis.workflows.worklist import (  # noqa: F401
+    WORK_LIST_COLUMNS,
+    WorkList,
+    work_list,
+)
 
 __all__ = [
     'WRONG_CREDENTIALS_ZH', 'add_user', 'audit_trail', 'disable_user', 'list_users', 'masked_reporter',
@@ -134,12 +159,17 @@ __all__ = [
     'fetch_staff', 'locate', 'reassign_incidents', 'grid_version', 'grid_tree', 'active_grids',
     'IncidentImport', 'DispatchContext', 'dispatch_context', 'prepare_incidents', 'assignees',
     'store_incidents', 'import_incidents', 'receive_incident', 'set_incident_status', 'escalate_overdue',
-    'incident_history', 'export_incidents', 'micro_stats', 'kpis', 'unit_stats', 'HEAT_LAYERS', 'heat_layers',
+    'incident_history', 'export_incidents', 'CASE_EXPORT_COLUMNS', 'CASE_EXPORT_FORMATS', 'CASE_EXPORT_XLSX_MAX_ROWS',
+    'case_category_names', 'case_export_conditions', 'case_export_file_name', 'count_cases', 'export_cases', 'micro_stats', 'kpis', 'unit_stats', 'HEAT_LAYERS', 'heat_layers',
     'heat_cells', 'daily_counts', 'category_counts', 'cases', 'Situation', 'situation', 'Bulletin',
-    'weekly_bulletin', 'load_demo', 'load_demo_incidents',
+    'KPI_SERIES', 'kpi_series', 'open_cases_by_overdue', 'staff_summary',
+    'weekly_bulletin', 'BULLETIN_SOURCES', 'BULLETIN_SOURCES_ZH', 'PERIOD_KINDS_ZH', 'Period', 'bulletin_period',
+    'bulletin_source', 'last_complete_period', 'period_bulletin',
+    'load_demo', 'load_demo_incidents',
     'ACTIONS_ZH', 'VISIT_CHANNELS_ZH', 'VISIT_RESULTS_ZH', 'CaseDetail', 'Photo', 'accept_incident',
     'actionable_cases', 'allowed_actions', 'assign_from_queue', 'case_detail', 'close_incident',
     'decide_extension', 'dispatch_incident', 'feedback_incident', 'overdue_reports', 'queue_count',
     'record_visit', 'report_department', 'request_extension', 'return_incident', 'rework_incident',
     'satisfaction', 'satisfaction_rate', 'supervise_incident', 'unassigned_queue', 'verify_incident',
+    'WORK_LIST_COLUMNS', 'WorkList', 'work_list',
 ]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import geopandas as gpd
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from gis import store
-from gis.core import china_time, metrics
+from gis.core import china_time, metrics, roster
 from gis.core.rules import config, lifecycle
 from gis.errors import InputError
 from gis.workflows.context import Services
@@ -150,6 +150,8 @@ class Situation:
     heat: dict[str, pd.DataFrame]  # as :func:`heat_layers`
     daily: pd.DataFrame            # as :func:`daily_counts`
     categories: pd.DataFrame       # as :func:`category_counts`
+    # the KPI cards' sparklines: as :func:`kpi_series` (empty when the period has no finished day)
+    series: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["day", *KPI_SERIES]))
 
 
 def situation(services: Services, flt: metrics.CaseFilter, *, level: str | None, within: str | None = None,
@@ -164,6 +166,84 @@ def situation(services: Services, flt: metrics.CaseFilter, *, level: str | None,
         heat = _heat_layers(services, conn, params, cell_m=cell_m, overdue_weight=overdue_weight)
         daily = _daily_counts(conn, params, flt)
         categories = _category_counts(conn, params)
+        series = _kpi_series(conn, params, flt)
     units = None if level is None else metrics.rollup(stats, version.grids, level=level, within=within,
                                                           tree=version.tree)
-    return Situation({"current": current, "previous": previous}, units, heat, daily, categories)
+    return Situation({"current": current, "previous": previous}, units, heat, daily, categories, series)
+
+
+#: The KPI figures of :func:`kpi_series`, as :func:`gis.core.metrics.kpi_cards` keys them.
+KPI_SERIES = ("received", "completed", "completion_rate", "on_time_rate", "satisfaction_rate", "overdue", "median_h")
+#: At most this many points in a sparkline: longer periods are summed over spans of whole days.
+SPARKLINE_POINTS = 31
+
+
+def kpi_series(services: Services, flt: metrics.CaseFilter, *, now: datetime | None = None) -> pd.DataFrame:
+    """The KPI cards' figures day by day over the period's *finished* days (today, still under way,
+    is left out): one row per day (``day``, the span's first day) and a column per :data:`KPI_SERIES`
+    key, each figure as :func:`kpis` counts it for the cases reported that day (rates 0–1, None where
+    nothing is due). A period longer than :data:`SPARKLINE_POINTS` days is cut into that many spans
+    of whole days."""
+    with services.connection() as conn:
+        return _kpi_series(conn, _params(services, conn, flt, now), flt)
+
+
+def _kpi_series(conn, params: dict[str, Any], flt: metrics.CaseFilter) -> pd.DataFrame:
+    now = params["now"]
+    today = now.astimezone(china_time.CHINA_TZ).date()
+    last = min(flt.until, today - timedelta(days=1))
+    rows = []
+    if last >= flt.since:
+        days = (last - flt.since).days + 1
+        step = -(-days // SPARKLINE_POINTS)  # whole days per point, rounded up
+        start = flt.since
+        while start <= last:
+            end = min(start + timedelta(days=step - 1), last)
+            span = replace(flt, since=start, until=end).params(
+                micro_codes=params["micro_codes"], exclusive_codes=params["exclusive_codes"], now=now)
+            record = _period(conn, span)[1]
+            record["satisfaction_rate"] = metrics.satisfaction_rate(record)
+            rows.append({"day": start, **{key: record.get(key) for key in KPI_SERIES}})
+            start = end + timedelta(days=1)
+    return pd.DataFrame(rows, columns=["day", *KPI_SERIES])
+
+
+#: How many open cases :func:`open_cases_by_overdue` reads to find the most overdue (the store lists
+#: the newest first; a scope with more open cases than this in one period is not a street office's).
+OPEN_CASES_SCAN = 50_000
+
+
+def open_cases_by_overdue(services: Services, flt: metrics.CaseFilter, *, limit: int = 200,
+                          now: datetime | None = None) -> pd.DataFrame:
+    """The filter's open cases, the most overdue first (earliest deadline first; cases without a
+    deadline last), at most ``limit``: the columns of :func:`cases` plus ``overdue_h``, the hours
+    since the deadline as of ``now`` (negative: hours left; NaN: no deadline)."""
+    with services.connection() as conn:
+        params = _params(services, conn, flt, now)
+        frame = store.fetch_cases(conn, params, open_only=True, limit=OPEN_CASES_SCAN)
+    due = pd.to_datetime(frame["due_at"], utc=True)
+    frame["overdue_h"] = (pd.Timestamp(params["now"]).tz_convert("UTC") - due).dt.total_seconds() / 3600
+    return (frame.assign(_due=due).sort_values(["_due", "reported_at"], na_position="last", kind="stable")
+            .drop(columns="_due").head(limit).reset_index(drop=True))
+
+
+def staff_summary(services: Services, *, level: str, within: str | None = None) -> pd.DataFrame:
+    """How many staff on duty serve each grid at ``level`` (under ``within``, if given), counting
+    everyone at or below it: ``code``, ``name`` and one column per role of
+    :data:`gis.core.roster.ROLES` (网格长, 专职网格员, …), in code order; units without staff show 0."""
+    with services.connection() as conn:
+        tree = services.version(conn).tree
+        staff = store.fetch_staff(conn)
+    if within is None:
+        codes = sorted(code for code, lv in tree.level.items() if lv == level)
+    else:
+        if within not in tree.level:
+            raise InputError(f"grid '{within}' is not in the active grids", field="within",
+                             fix="give the code of a stored district, street or community")
+        codes = sorted(tree.units_under(within, level))
+    units = staff["grid_code"].map(lambda code: tree.ancestor(code, level))
+    counts = pd.crosstab(units, staff["role"]) if len(staff) else pd.DataFrame()
+    counts = counts.reindex(index=codes, columns=list(roster.ROLES), fill_value=0).fillna(0).astype(int)
+    out = counts.rename_axis(index="code", columns=None).reset_index()
+    out.insert(1, "name", out["code"].map(tree.name))
+    return out

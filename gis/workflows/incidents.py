@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, BinaryIO
 
 import pandas as pd
 
 from gis import store
-from gis.core import access, china_time, dispatch, intake, roster
+from gis.core import access, china_time, dispatch, intake, metrics, roster
 from gis.core.address import AddressRegister
 from gis.core.crs import parse_crs
+from gis.core.hierarchy import LEVEL_NAMES_ZH
 from gis.core.rules import config, deadlines, lifecycle, transitions
 from gis.core.rules.tiers import next_escalation
 from gis.errors import InputError
-from gis.io import incident_files
+from gis.io import case_export, incident_files
 from gis.io.paths import writable_path
 from gis.store import access as access_store
+from gis.workflows import dashboards
 from gis.workflows.access import masked_reporter
 from gis.workflows.addresses import (
     PLACED_BY_ADDRESS,
@@ -341,3 +344,149 @@ def export_incidents(services: Services, path: str | Path, *, fmt: str | None = 
                                 detail={"rows": len(frame), "format": fmt, "path": str(path)})
     writers[fmt](frame, path)
     return len(frame)
+
+
+# -- the cases page's export: every matching case, streamed ------------------------------------
+
+#: The export's formats: their file extension and MIME type.
+CASE_EXPORT_FORMATS = {"csv": ("csv", "text/csv"),
+                       "xlsx": ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}
+CASE_EXPORT_CHUNK_ROWS = 5000
+#: The most cases an XLSX export holds (one worksheet); more must be narrowed or exported as CSV.
+CASE_EXPORT_XLSX_MAX_ROWS = case_export.XLSX_MAX_ROWS
+
+#: The columns of the export, in order: the codes (编号, 微网格编码) next to the names.
+CASE_EXPORT_COLUMNS = (
+    case_export.Column("编号", "code", 20), case_export.Column("来源", "text", 11),
+    case_export.Column("类别", "text", 22), case_export.Column("状态", "text", 8),
+    case_export.Column("层级", "text", 11), case_export.Column("受理时间", "time", 17),
+    case_export.Column("办理时限", "time", 17), case_export.Column("结案时间", "time", 17),
+    case_export.Column("街道", "text", 14), case_export.Column("社区", "text", 14),
+    case_export.Column("微网格", "text", 16), case_export.Column("微网格编码", "code", 19),
+    case_export.Column("专属网格", "text", 14), case_export.Column("责任人", "text", 10),
+    case_export.Column("报告人电话", "code", 14), case_export.Column("地址", "text", 36),
+    case_export.Column("描述", "text", 60),
+)
+
+
+def case_category_names() -> dict[str, str]:
+    """Category code -> the Chinese label the cases page shows (``group · name``)."""
+    return config.load_rules().category_names_zh()
+
+
+def count_cases(services: Services, flt: metrics.CaseFilter, *, search: str | None = None, open_only: bool = False,
+                now: datetime | None = None) -> int:
+    """How many cases the user may see match the cases page's filter, search and open-only
+    choice: the number :func:`export_cases` writes (no display limit)."""
+    with services.connection() as conn:
+        return store.fetch_cases_export_count(conn, dashboards._params(services, conn, flt, now),
+                                              search=search or None, open_only=open_only)
+
+
+def case_export_conditions(services: Services, flt: metrics.CaseFilter, *, search: str | None = None,
+                           open_only: bool = False, now: datetime | None = None) -> list[tuple[str, str]]:
+    """The filter as (condition, value) pairs in Chinese, as the export writes it into the file."""
+    cats = case_category_names()
+    with services.connection() as conn:
+        tree = services.version(conn).tree
+    if flt.unit:
+        level = LEVEL_NAMES_ZH.get(tree.level.get(flt.unit, ""), "")
+        unit = f"{tree.name.get(flt.unit, flt.unit)}（{level} {flt.unit}）"
+    else:
+        principal = services.principal
+        scope = principal.scope if principal else None
+        unit = f"{tree.name[scope]}（本账号范围）" if scope in tree.name else "全部（本账号可见范围）"
+    principal = services.principal
+    moment = (now or datetime.now(china_time.CHINA_TZ)).astimezone(china_time.CHINA_TZ)
+
+    def listed(values: tuple[str, ...] | None, names: dict[str, str]) -> str:
+        return "、".join(names.get(v, v) for v in values) if values else "全部"
+    masked = principal is None or principal.masks_personal_data
+    return [
+        ("受理时间", f"{flt.since} 至 {flt.until}（中国时间）"),
+        ("范围", unit),
+        ("类别", listed(flt.categories, cats)),
+        ("来源", listed(flt.sources, metrics.SOURCES_ZH)),
+        ("状态", listed(flt.statuses, {s: lifecycle.status_name_zh(s) for s in lifecycle.STATUSES})),
+        ("搜索", search or "—"),
+        ("只看未办结", "是" if open_only else "否"),
+        ("报告人电话", "已脱敏" if masked else "完整（按角色权限）"),
+        ("导出人", f"{principal.display_name or principal.name}（{principal.role_zh}）" if principal else "—"),
+        ("导出时间", moment.strftime("%Y-%m-%d %H:%M")),
+    ]
+
+
+def case_export_file_name(services: Services, flt: metrics.CaseFilter, *, fmt: str, search: str | None = None,
+                          open_only: bool = False) -> str:
+    """The file name, with the filter's gist: ``工单_航海西路街道_2026-11-01_2026-11-30_未办结.csv``."""
+    if fmt not in CASE_EXPORT_FORMATS:
+        raise InputError(f"export format '{fmt}' is unknown", field="format", fix="use csv or xlsx")
+    parts = ["工单"]
+    if flt.unit:
+        with services.connection() as conn:
+            parts.append(services.version(conn).tree.name.get(flt.unit, flt.unit))
+    parts += [str(flt.since), str(flt.until)]
+    if open_only:
+        parts.append("未办结")
+    if search:
+        parts.append(f"搜索{search[:20]}")
+    name = "_".join(parts)
+    name = "".join("_" if ch in '\\/:*?"<>|' or ord(ch) < 32 else ch for ch in name)
+    return f"{name}.{CASE_EXPORT_FORMATS[fmt][0]}"
+
+
+def export_cases(services: Services, flt: metrics.CaseFilter, out: BinaryIO | str | Path, *, fmt: str,
+                 search: str | None = None, open_only: bool = False, now: datetime | None = None,
+                 chunk_rows: int = CASE_EXPORT_CHUNK_ROWS) -> int:
+    """Write EVERY case the user may see that matches the cases page's filter, search and
+    open-only choice (no display limit) as ``fmt`` (``csv`` or ``xlsx``) to ``out`` (a binary
+    file or a path); return the number of cases written.
+
+    Runs under the services' principal (row-level security decides the rows); the reporter's
+    phone is masked exactly as the page masks it (:func:`masked_reporter`). The cases stream
+    from a server-side cursor ``chunk_rows`` at a time into the writers of
+    :mod:`gis.io.case_export`, so memory stays bounded whatever the number of cases (see
+    ``benchmarks/export.py``). Auditing is the caller's: the page's download button records
+    each download (``record_export``).
+    """
+    if fmt not in CASE_EXPORT_FORMATS:
+        raise InputError(f"export format '{fmt}' is unknown", field="format", fix="use csv or xlsx")
+    principal = services.require(access.EXPORT, action_zh="导出工单")
+    conditions = case_export_conditions(services, flt, search=search, open_only=open_only, now=now)
+    rules = config.load_rules()
+    cats, tiers = case_category_names(), {code: t.label_zh for code, t in rules.tiers.items()}
+    statuses = {s: lifecycle.status_name_zh(s) for s in lifecycle.STATUSES}
+    with services.connection() as conn:
+        tree = services.version(conn).tree
+        params = dashboards._params(services, conn, flt, now)
+        if fmt == "xlsx":
+            total = store.fetch_cases_export_count(conn, params, search=search or None, open_only=open_only)
+            if total > CASE_EXPORT_XLSX_MAX_ROWS:
+                raise InputError(f"{total} cases match: more than an Excel worksheet holds "
+                                 f"({CASE_EXPORT_XLSX_MAX_ROWS})", field="filter",
+                                 fix="narrow the filter (dates, street), or export CSV")
+        places: dict[str | None, tuple[str, str, str]] = {}
+
+        def place(micro: str | None) -> tuple[str, str, str]:
+            if micro not in places:
+                street, community = tree.ancestor(micro, "street"), tree.ancestor(micro, "community")
+                places[micro] = (tree.name.get(street, "") if street else "",
+                                 tree.name.get(community, "") if community else "",
+                                 tree.name.get(micro, "") if micro else "")
+            return places[micro]
+
+        def rows():
+            for chunk in store.iter_cases_export(conn, params, search=search or None, open_only=open_only,
+                                                 chunk_rows=chunk_rows):
+                yield [(external_id, metrics.SOURCES_ZH.get(source, source), cats.get(category, category),
+                        statuses.get(status, status), tiers.get(tier, tier), reported_at, due_at, closed_at,
+                        *place(micro), micro, tree.name.get(exclusive, exclusive) if exclusive else None,
+                        assignee, masked_reporter(principal, phone) or None, address, description)
+                       for (external_id, source, category, status, tier, reported_at, due_at, closed_at, micro,
+                            exclusive, assignee, phone, address, description) in chunk]
+
+        writer = case_export.write_csv if fmt == "csv" else case_export.write_xlsx
+        if isinstance(out, (str, Path)):
+            with open(writable_path(out, field="PATH"), "wb") as handle:
+                return writer(handle, CASE_EXPORT_COLUMNS, rows(), conditions=conditions)
+        return writer(out, CASE_EXPORT_COLUMNS, rows(), conditions=conditions)

@@ -198,8 +198,17 @@ def open_map(context, app_url: str, query: str = "basemap=none", *, name: str = 
     frame = page.frame_locator(MAP_FRAME)
     frame.locator(".leaflet-container").wait_for()
     frame.locator(".leaflet-overlay-pane path.leaflet-interactive").first.wait_for()
-    frame.locator("canvas.leaflet-heatmap-layer").first.wait_for(state="attached")
+    if "layers=heat" in query:
+        frame.locator("canvas.leaflet-heatmap-layer").first.wait_for(state="attached")
+    else:
+        frame.locator(".gis-class-legend").first.wait_for()
     return page, frame
+
+
+def layer_box(frame, label: str):
+    """The checkbox of ``label`` in the (collapsed) layer control, opened by hovering it."""
+    frame.locator(".leaflet-control-layers").hover()
+    return frame.locator(".leaflet-control-layers label", has_text=label).locator("input")
 
 
 def map_frame(page):
@@ -257,15 +266,25 @@ def test_map_draws_the_district_choropleth_and_heat(context, app_url, accounts):
         ".map(l => l.feature.properties.code)")
     assert len(codes) == 14 and all(c.startswith("410102") and len(c) == 9 for c in codes)
     assert frame.locator(".leaflet-overlay-pane path.leaflet-interactive").count() > 14
-    assert "案件数" in frame.locator(".leaflet-bottom.leaflet-right").inner_text()
-    # two heat layers on (安全隐患, 未办结), 垃圾 off; no tile layer with basemap=none
-    assert frame.locator("canvas.leaflet-heatmap-layer").count() == 2
+    assert "案件数" in frame.locator(".leaflet-top.leaflet-right .gis-class-legend").inner_text()
+    # colour classes alone: the heat layers are listed but off (their colours would mix with the
+    # classes'); no tile layer with basemap=none
+    assert frame.locator("canvas.leaflet-heatmap-layer").count() == 0
     assert frame.locator(".leaflet-tile-pane img").count() == 0
+    frame.locator(".leaflet-control-layers").hover()
     labels = [t.strip() for t in frame.locator(".leaflet-control-layers-overlays label").all_inner_texts()]
-    assert labels == ["街道 · 案件数", "热力 · 安全隐患", "热力 · 垃圾/环境卫生", "热力 · 未办结", "专属网格"]
-    assert page.get_by_text("受理", exact=True).first.is_visible()
+    assert labels[0] == "街道 · 案件数" and labels[-1] == "专属网格"
+    assert {"热力 · 安全隐患", "热力 · 垃圾/环境卫生", "热力 · 未办结"} <= set(labels)
     assert street_box(page).input_value() == "全区"
     screenshot_map(page)
+
+
+def test_the_heat_view_shows_one_heat_layer_with_its_legend(context, app_url, accounts):
+    page, frame = open_map(context, app_url, "basemap=none&layers=heat")
+    settle(page)
+    assert_no_app_error(page)
+    assert frame.locator("canvas.leaflet-heatmap-layer").count() == 1
+    assert "每 40 m 格案件数" in frame.locator(".leaflet-top.leaflet-right").inner_text()
 
 
 def street_box(page):
@@ -289,18 +308,18 @@ def screenshot_map(page) -> None:
 
 
 def test_a_heat_layer_can_be_switched_off_in_the_layer_control(context, app_url, accounts):
-    page, frame = open_map(context, app_url)
-    hazard = frame.locator(".leaflet-control-layers label", has_text="热力 · 安全隐患").locator("input")
+    page, frame = open_map(context, app_url, "basemap=none&layers=heat")
+    hazard = layer_box(frame, "热力 · 安全隐患")
     assert hazard.is_checked()
     heat = frame.locator("canvas.leaflet-heatmap-layer")
-    assert heat.count() == 2
+    assert heat.count() == 1
     hazard.uncheck()
     assert not hazard.is_checked()
-    assert heat.count() == 1
+    assert heat.count() == 0
     # the toggle stays in the browser: no rerun redraws the map with the layer back on
     page.wait_for_timeout(2000)
     assert not hazard.is_checked()
-    assert heat.count() == 1
+    assert heat.count() == 0
 
 
 def test_clicking_a_street_on_the_map_drills_down_and_the_breadcrumb_comes_back(context, app_url, accounts,
@@ -342,8 +361,7 @@ def test_clicking_a_street_on_the_map_drills_down_and_the_breadcrumb_comes_back(
 def test_the_map_and_its_code_come_from_the_app_server_only(context, app_url, accounts):
     page, frame = open_map(context, app_url)
     settle(page)
-    hazard = frame.locator(".leaflet-control-layers label", has_text="热力 · 安全隐患").locator("input")
-    hazard.uncheck()
+    layer_box(frame, "热力 · 安全隐患").check()
     page.wait_for_timeout(1000)
     from_map = [(url, f) for url, f in context.requests if "streamlit_folium" in f or "/component/" in url
                 or "/app/static/" in url]
@@ -361,17 +379,17 @@ def test_the_app_asks_nothing_of_any_host_but_its_own(context, app_url, accounts
     frame = page.frame_locator(MAP_FRAME)
     frame.locator(".leaflet-overlay-pane path.leaflet-interactive").first.wait_for()
     settle(page)
-    frame.locator(".leaflet-control-layers label", has_text="热力 · 安全隐患").locator("input").uncheck()
+    layer_box(frame, "热力 · 安全隐患").check()
     page = open_signed_in(context, f"{app_url}/cases?basemap=none", accounts["analyst"])
     select_first_case(page)
     open_case_popup(page)
     with page.expect_download():
-        page.get_by_role("button", name="下载 CSV").click()
+        page.get_by_role("button", name="导出 CSV").click()
     settle(page)
     page = open_signed_in(context, f"{app_url}/bulletin", accounts["analyst"])
     page.get_by_text("各社区办理情况排名").wait_for()
     with page.expect_download():
-        page.get_by_role("button", name="下载 Excel").click()
+        page.get_by_role("button", name="导出 Excel").click()
     settle(page)
     assert len(context.requests) > 20
     assert any(url.startswith("ws://127.0.0.1") for url, _ in context.requests)  # the session's websocket
@@ -386,7 +404,7 @@ def test_bulletin_excel_downloads_with_the_community_ranking(context, app_url, a
     page.get_by_text("各社区办理情况排名").wait_for()
     assert_no_app_error(page)
     with page.expect_download() as download:
-        page.get_by_role("button", name="下载 Excel").click()
+        page.get_by_role("button", name="导出 Excel").click()
     assert download.value.suggested_filename.startswith("周通报_") and download.value.suggested_filename.endswith(".xlsx")
     path = tmp_path / download.value.suggested_filename
     download.value.save_as(path)
@@ -485,12 +503,15 @@ def test_a_community_user_sees_and_exports_only_its_own_cases(context, app_url, 
     page.locator("[data-testid='stElementToolbar']").first.wait_for()
     assert page.get_by_role("button", name="Download as CSV").count() == 0
     with page.expect_download() as download:
-        page.get_by_role("button", name="下载 CSV").click()
+        page.get_by_role("button", name="导出 CSV").click()
     path = tmp_path / download.value.suggested_filename
     download.value.save_as(path)
-    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    # the first line is the filter (# 筛选条件: …), then the header and every matching case
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0].startswith("# 筛选条件: ")
+    rows = list(csv.DictReader(io.StringIO("\n".join(lines[1:]))))
     assert len(rows) == shown
-    assert {row["微网格"] for row in rows} <= own_micro
+    assert {row["微网格编码"] for row in rows} <= own_micro
     settle(page)
     # the download is in the audit trail, with its size
     with Services.for_url(demo_database_url, principal=SYSTEM, maxconn=1) as system:

@@ -241,11 +241,12 @@ def test_heat_layer_refuses_one_row_per_incident():
 def test_choropleth_legend_has_k_classes_from_mapclassify(scheme, classifier):
     values = [1, 2, 3, 5, 8, 13, 21, 34, 55, 89]
     grids = _squares(10, value=values)
-    _, legend = maps.choropleth_layer(grids, name="事件", value_label="事件数", scheme=scheme, k=4,
-                                      basemap="osm")
+    # a density keeps mapclassify's breaks as they are (counts are rounded to whole numbers)
+    _, legend = maps.choropleth_layer(grids, name="事件", value_label="每千户案件数", metric="per_1000",
+                                      scheme=scheme, k=4, basemap="osm")
     assert legend.k == 4 and len(legend.colors) == 4 and len(legend.labels) == 4
     assert legend.bins == pytest.approx(list(classifier(np.array(values, float), k=4).bins))
-    assert legend.labels[0].startswith("1 – ")
+    assert legend.labels[0].startswith("1.0 – ")
     assert legend.colormap is not None and not legend.no_data
 
 

@@ -38,7 +38,7 @@ _FIELDS_ZH = {
 }
 _VALUES_ZH = {"reporter_phone": "报告人电话", "changed": "已修改"}
 _OBJECTS_ZH = {"incident": "工单", "user": "账号", "grid_version": "网格版本", "import_batch": "导入批次"}
-_WHATS_ZH = {"cases": "工单列表", "bulletin": "周通报", "incidents": "全部工单"}
+_WHATS_ZH = {"cases": "工单列表", "bulletin": "通报", "incidents": "全部工单"}
 
 
 def readable(change: Any) -> str:
@@ -99,11 +99,11 @@ picked = c1.date_input("日期范围", value=(today - timedelta(days=DEFAULT_DAY
 first, last = picked if isinstance(picked, (tuple, list)) and len(picked) == 2 else (today, today)
 actor = c2.text_input("操作人账号", key="audit_actor", placeholder="全部账号")
 actions = c3.multiselect("操作类型", list(ACTIONS_ZH), format_func=ACTIONS_ZH.get, placeholder="全部操作",
-                         key="audit_actions")
+                         select_all=False, key="audit_actions")
 
 trail = workflows.audit_trail(
     cached.for_user(user), since=datetime.combine(first, time.min, CHINA_TZ),
     until=datetime.combine(last + timedelta(days=1), time.min, CHINA_TZ), actor=actor.strip() or None,
     actions=actions or None, limit=LIMIT)
 st.caption(f"共 {len(trail)} 条{'（已达显示上限，请缩小日期范围）' if len(trail) >= LIMIT else ''}")
-st.dataframe(audit_table(trail), hide_index=True, width="stretch", height=560, key="audit_table")
+widgets.table(audit_table(trail), hide_index=True, width="stretch", height=560, key="audit_table")

@@ -71,7 +71,7 @@ def page() -> None:
         "距离(米)": queue["suggested_distance_m"].round(0),
         "地址候选": [_candidates(v) for v in queue["address_candidates"]],
     })
-    st.dataframe(table, hide_index=True, width="stretch", key="queue_table")
+    widgets.table(table, hide_index=True, width="stretch", key="queue_table")
     keys = [f"{s}/{e}" for s, e in zip(queue["source"], queue["external_id"])]
     chosen = st.selectbox("工单", keys, format_func=lambda k: k.split("/", 1)[1], key="queue_case")
     row = queue.iloc[keys.index(chosen)]

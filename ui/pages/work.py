@@ -19,7 +19,7 @@ from gis import workflows
 from gis.core import access, china_time
 from gis.errors import InputError, PermissionDenied, TransitionError
 from gis.workflows import operations as ops
-from ui import auth, cached, widgets
+from ui import auth, cached, state, widgets
 
 #: The rights that open the page: acting on cases in scope or one's own, 转派 and 督办.
 WORK_RIGHTS = (access.ACT, access.ACT_OWN, access.SET_STATUS, access.REDISPATCH, access.SUPERVISE)
@@ -156,7 +156,7 @@ def page() -> None:
         late = workflows.overdue_reports(services)
         if len(late):  # 协同办 departments past their 报到 time: 督办
             st.warning(f"协同办报到超期：{len(late)} 个部门")
-            st.dataframe(pd.DataFrame({
+            widgets.table(pd.DataFrame({
                 "工单": late["external_id"], "部门": late["department"],
                 "角色": ["牵头" if x else "协办" for x in late["is_lead"]],
                 "报到时限": [_local(t) for t in late["due_at"]]}), hide_index=True, width="stretch")
@@ -169,7 +169,7 @@ def page() -> None:
     names = {k: f"{e} · {cats.get(c, c)} · {statuses.get(s, s)} · {a or '未指定'}"
              for k, e, c, s, a in zip(keys, cases["external_id"], cases["category"], cases["status"],
                                        cases["assignee"])}
-    wanted = st.query_params.get("case")
+    wanted = st.query_params.get(state.CASE_PARAM)
     if wanted and wanted not in keys and "/" in wanted:
         # the case just acted on (or linked to) stays on screen after it leaves the list
         try:
@@ -186,7 +186,7 @@ def page() -> None:
         return
     index = keys.index(wanted) if wanted in keys else 0
     chosen = st.selectbox("工单", keys, index=index, format_func=names.get, key="work_case")
-    st.query_params["case"] = chosen
+    st.query_params[state.CASE_PARAM] = chosen
     source, external_id = chosen.split("/", 1)
     detail = workflows.case_detail(services, source=source, external_id=external_id)
     incident = detail.incident
@@ -209,7 +209,7 @@ def page() -> None:
     if incident["tier"] == "hard" and len(detail.departments):
         st.markdown("**协同办（吹哨报到）**")
         d = detail.departments
-        st.dataframe(pd.DataFrame({
+        widgets.table(pd.DataFrame({
             "部门": d["department"], "角色": ["牵头" if x else "协办" for x in d["is_lead"]],
             "报到时限": [_local(t) for t in d["due_at"]], "报到时间": [_local(t) for t in d["reported_at"]],
             "报到人": d["reported_by"].astype(object).fillna(""),
@@ -218,7 +218,7 @@ def page() -> None:
     if len(detail.visits):
         st.markdown("**回访**")
         v = detail.visits
-        st.dataframe(pd.DataFrame({
+        widgets.table(pd.DataFrame({
             "时间": [_local(t) for t in v["at"]], "渠道": v["channel"].map(ops.VISIT_CHANNELS_ZH),
             "结果": v["result"].map(ops.VISIT_RESULTS_ZH), "说明": v["note"], "回访人": v["actor"]}),
             hide_index=True, width="stretch", key="work_visits")
@@ -231,7 +231,7 @@ def page() -> None:
             except Exception:  # noqa: BLE001  (a stored file the image decoder refuses: name it instead)
                 cols[i % len(cols)].caption(f"{photo['file_name']}（无法显示）")
     st.markdown("**办理记录**")
-    st.dataframe(_history(detail.events), hide_index=True, width="stretch", key="work_history")
+    widgets.table(_history(detail.events), hide_index=True, width="stretch", key="work_history")
 
 
 page()

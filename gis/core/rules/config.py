@@ -185,6 +185,12 @@ class Rules:
                      + "), or map free text with category_from_text"),
             ) from None
 
+    def category_names_zh(self, *, with_group: bool = True) -> dict[str, str]:
+        """Category code -> its Chinese name as screens and files show it: ``group · name``
+        (``with_group``, where the two differ) or the name alone (popups, short lists)."""
+        return {code: f"{c.group_name_zh} · {c.name_zh}" if with_group and c.name_zh != c.group_name_zh
+                else c.name_zh for code, c in self.categories.items()}
+
     @property
     def work_hours_per_day(self) -> float:
         """Working hours in one working day."""

@@ -9,7 +9,8 @@
 -- The one definition of the KPI counts, in one pass over the filtered cases: per micro-grid,
 -- as things stood at now (a case closed after now still counts as open then), each row
 -- carrying the period's median and 90th percentile of reported → closed in hours (NULL when
--- no case was closed by now) and the period's 回访 counts (visited, satisfied: 满意 + 基本满意).
+-- no case was closed by now) and the micro-grid's 回访 counts (visited, satisfied: 满意 + 基本满意;
+-- their sums are the period's).
 WITH f AS MATERIALIZED (
     SELECT id, micro_code, status, reported_at, due_at, closed_at
     FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s,
@@ -34,16 +35,19 @@ WITH f AS MATERIALIZED (
     FROM f
     WHERE status = gis_closed_status() AND closed_at IS NOT NULL AND closed_at <= %(now)s
 ), visits AS (
-    -- 满意率's counts: the cases with a 回访 by now, each by its latest one (migration 0007)
-    SELECT count(*) AS visited,
+    -- 满意率's counts per micro-grid: the cases with a 回访 by now, each by its latest one (migration 0007)
+    SELECT micro_code, count(*) AS visited,
            count(*) FILTER (WHERE result IN ('satisfied', 'basically_satisfied')) AS satisfied
-    FROM (SELECT DISTINCT ON (v.incident_id) v.result
+    FROM (SELECT DISTINCT ON (v.incident_id) f.micro_code, v.result
           FROM incident_visit v JOIN f ON f.id = v.incident_id
           WHERE v.at <= %(now)s
           ORDER BY v.incident_id, v.at DESC, v.id DESC) latest
+    GROUP BY micro_code
 )
-SELECT stats.*, hours.h[1] AS median_h, hours.h[2] AS p90_h, visits.visited, visits.satisfied
-FROM stats CROSS JOIN hours CROSS JOIN visits;
+SELECT stats.*, coalesce(visits.visited, 0) AS visited, coalesce(visits.satisfied, 0) AS satisfied,
+       hours.h[1] AS median_h, hours.h[2] AS p90_h
+FROM stats CROSS JOIN hours
+LEFT JOIN visits ON visits.micro_code IS NOT DISTINCT FROM stats.micro_code;
 
 -- name: fetch_daily_counts
 SELECT (reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS received,
@@ -80,11 +84,7 @@ GROUP BY 1, 2;
 -- name: fetch_cases
 SELECT source, external_id, category, status, tier, reported_at, due_at, closed_at, micro_code, exclusive_code,
        assignee, address, description, ST_X(geom) AS lon, ST_Y(geom) AS lat
-FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s,
-                        %(exclusive_codes)s)
-WHERE true
-  AND (%(open_only)s IS FALSE OR gis_is_open(status))
-  AND (%(search)s::text IS NULL OR external_id ILIKE %(search)s OR address ILIKE %(search)s
-       OR description ILIKE %(search)s OR assignee ILIKE %(search)s)
+FROM listed_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s,
+                      %(exclusive_codes)s, %(open_only)s, %(search)s)
 ORDER BY reported_at DESC
 LIMIT %(limit)s;

@@ -185,3 +185,17 @@ WITH changed AS (
 INSERT INTO incident_event (incident_id, at, from_status, to_status, actor, note)
 SELECT e.id, %(now)s, e.from_status, e.status, %(actor)s, e.note
 FROM escalated e JOIN changed c ON c.id = e.id;
+
+-- name: fetch_cases_export
+-- every case of the cases page's filter, search and open-only choice (listed_incidents, as
+-- fetch_cases in analytics.sql without its LIMIT), newest first, read through a server-side cursor
+SELECT external_id, source, category, status, tier, reported_at, due_at, closed_at, micro_code, exclusive_code,
+       assignee, reporter_phone, address, description
+FROM listed_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s,
+                      %(exclusive_codes)s, %(open_only)s, %(search)s)
+ORDER BY reported_at DESC, id DESC;
+
+-- name: fetch_cases_export_count
+SELECT count(*) AS n
+FROM listed_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s,
+                      %(exclusive_codes)s, %(open_only)s, %(search)s);
