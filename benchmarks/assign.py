@@ -375,7 +375,8 @@ def run_dataset(server: common.BenchServer, name: str, *, n: int, n_grids: int, 
             how = "store.save_grids without workflows validation (--skip-validation, default with --quick)"
         else:
             # not a context manager here: closing the services would close the pool used below
-            saved = workflows.save_grid_layer(workflows.Services(database), grids, note=f"benchmark {name}")
+            saved = workflows.save_grid_layer(workflows.Services(database), grids, note=f"benchmark {name}",
+                                                  replace_all=True)
             warnings = int((saved.problems["severity"] == "warning").sum()) if len(saved.problems) else 0
             how = f"workflows.save_grid_layer, validated ({warnings} warning(s))"
         with database.transaction() as conn:

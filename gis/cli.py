@@ -98,7 +98,8 @@ def cmd_grids_import(args: argparse.Namespace) -> int:
     with workflows.connect(maxconn=2) as services:
         try:
             result = workflows.import_grids(services, args.path, crs=args.crs, fix=args.fix, strict=args.strict,
-                                            tolerance_m2=args.tolerance_m2, note=args.note or "")
+                                            tolerance_m2=args.tolerance_m2, note=args.note or "",
+                                            within=args.within, replace_all=args.replace_all)
         except ValidationError as exc:
             if exc.problems is not None:
                 _print_problems(exc.problems, out=args.problems)
@@ -114,7 +115,8 @@ def cmd_grids_import(args: argparse.Namespace) -> int:
 def cmd_grids_validate(args: argparse.Namespace) -> int:
     with workflows.connect(maxconn=2) as services:
         problems, notes = workflows.validate_grid_file(services, args.path, crs=args.crs, fix=args.fix,
-                                                       strict=args.strict, tolerance_m2=args.tolerance_m2)
+                                                       strict=args.strict, tolerance_m2=args.tolerance_m2,
+                                                       within=args.within)
     for note in notes:
         print(note)
     _print_problems(problems, out=args.problems)
@@ -382,8 +384,14 @@ def register_more(verbs: argparse._SubParsersAction) -> None:
         a.add_argument("--strict", action="store_true", help="treat warnings (gaps, slivers) as errors")
         a.add_argument("--tolerance-m2", type=float, default=1.0, help="overlap/overhang tolerance in m² (default 1)")
         a.add_argument("--problems", metavar="GEOJSON", help="write the problem spots to this GeoJSON file")
+        a.add_argument("--within", metavar="CODE",
+                       help="the file holds only the area under this street, community or tertiary grid: "
+                            "replace that area, carry everything else over unchanged")
         if action == "import":
             a.add_argument("--note", help="a note for the new grid version")
+            a.add_argument("--replace-all", action="store_true",
+                           help="replace the whole level(s) the file holds, even if grids of the active version "
+                                "are dropped (refused otherwise)")
         a.set_defaults(func=func)
     ex = gv.add_parser("export", help="write the active grids (by file extension)")
     ex.add_argument("path")

@@ -45,7 +45,8 @@ def load_demo(services: Services, *, incidents: int = 100_000, seed: int = 42, i
         return summary + _accounts_note(save_demo_accounts(
             services, demo_accounts(grids, staff, open_cases=_open_by_assignee(services))))
     grids = district.demo_grids(seed=seed, progress=progress)
-    result = save_grid_layer(services, grids, note=f"{DEMO_NOTE} (seed {seed})")
+    # the demo replaces whatever district was stored before (a reload, another seed)
+    result = save_grid_layer(services, grids, note=f"{DEMO_NOTE} (seed {seed})", replace_all=True)
     staff = district.demo_staff(grids, seed=seed)
     with services.transaction() as conn:
         store.save_staff(conn, staff)

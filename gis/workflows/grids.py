@@ -47,20 +47,96 @@ def validate_grid_layer(services: Services | None, grids: gpd.GeoDataFrame, *, d
                                     tolerance_m2=tolerance_m2)
 
 
+def effective_layer(services: Services, grids: gpd.GeoDataFrame, *, within: str | None = None,
+                    replace_all: bool = False) -> gpd.GeoDataFrame:
+    """The layer that will replace its levels in the active version.
+
+    With ``within`` (a street, community or tertiary grid of the active version), the layer's
+    grids replace only that area: the active version's grids of the same levels elsewhere are
+    carried over unchanged, and validation then checks the new area against its neighbours.
+    Without it, a layer that would drop grids of the active version is refused unless
+    ``replace_all`` (a one-community file must not wipe the district).
+
+    Raises
+    ------
+    InputError
+        An unknown or too-low ``within``, a layer grid outside it, or grids that would be
+        dropped without ``replace_all``; the message names the count, the first grid and the fix.
+    """
+    with services.connection() as conn:
+        version = store.fetch_active_version(conn)
+        stored = None if version is None else store.fetch_grids(conn, version_id=version["id"])
+    if stored is None or not len(stored):
+        if within is not None:
+            raise InputError("no grids are stored yet, so there is no area to replace", field="within",
+                             fix="import the whole layer first, without --within")
+        return grids
+    levels = set(grids["level"])
+    same = stored[stored["level"].isin(levels)]
+    if within is None:
+        dropped = same[~same["code"].isin(set(grids["code"]))]
+        if len(dropped) and not replace_all:
+            first = dropped.iloc[0]
+            by_level = ", ".join(f"{n:,} {level}" for level, n in dropped["level"].value_counts().sort_index().items())
+            raise InputError(
+                f"the layer would drop {len(dropped):,} grid(s) of the active version ({by_level}; first: "
+                f"{first['level']} {first['code']} {first['name']}), nothing was stored",
+                fix="import one area's grids with --within CODE (a street, community or tertiary grid), "
+                    "or replace the whole level(s) with --replace-all")
+        return grids
+    tree = hierarchy.GridTree(stored)
+    if within not in tree.level:
+        raise InputError(f"grid '{within}' is not in the active grids", field="within",
+                         fix="give the code of a stored street, community or tertiary grid (grids export lists them)")
+    if "exclusive" in levels:
+        raise InputError("exclusive grids (专属网格) cannot be replaced by area", field="within",
+                         fix="import exclusive grids as their own layer, without --within")
+    top = tree.level[within]
+    if top not in hierarchy.LEVELS or any(hierarchy.LEVELS.index(lv) <= hierarchy.LEVELS.index(top) for lv in levels):
+        raise InputError(f"'{within}' is a {top}, not above every level of the layer ({', '.join(sorted(levels))})",
+                         field="within", fix="give a grid above the levels the file holds, e.g. its community")
+
+    def under(frame: pd.DataFrame, known: hierarchy.GridTree) -> pd.Series:
+        return frame["code"].map(lambda code: within in {step["code"] for step in known.path(code)[1:]})
+
+    area = same[under(same, tree).to_numpy()]
+    kept = same[~same["code"].isin(set(area["code"]))]
+    clash = grids[grids["code"].isin(set(kept["code"]))]
+    if len(clash):
+        raise InputError(f"{len(clash):,} grid(s) of the layer reuse codes of grids outside '{within}' "
+                         f"(first: {clash.iloc[0]['code']})", field="code",
+                         fix=f"give the layer only grids under {within}, with codes of their own")
+    combined = gpd.GeoDataFrame(pd.concat([kept[grids.columns.intersection(kept.columns)], grids],
+                                          ignore_index=True), geometry="geometry", crs=grids.crs)
+    outside = grids[~under(grids, hierarchy.GridTree(pd.concat([stored[~stored["code"].isin(set(area["code"]))],
+                                                                grids], ignore_index=True))).to_numpy()]
+    if len(outside):
+        o = outside.iloc[0]
+        raise InputError(f"{len(outside):,} grid(s) of the layer do not lie under '{within}' (first: {o['level']} "
+                         f"{o['code']} under {o['parent_code']})", field="parent_code",
+                         fix=f"give the layer only the grids of {within}'s area, or import without --within")
+    return combined
+
+
 def save_grid_layer(services: Services, grids: gpd.GeoDataFrame, *, declared_crs: str = "wgs84",
                     strict: bool = False, tolerance_m2: float = 1.0, note: str = "",
-                    notes: list[str] | None = None) -> GridImport:
+                    notes: list[str] | None = None, within: str | None = None,
+                    replace_all: bool = False) -> GridImport:
     """Validate a layer and store it as the new active grid version, all or nothing.
 
-    The levels the layer holds replace those levels of the active version; the
-    other levels are carried over; the old version is retired and kept, and
-    stored incidents are re-assigned to the new one in the same transaction.
+    The levels the layer holds replace those levels of the active version (only the area under
+    ``within``, when given; a layer that would drop grids is refused unless ``replace_all``:
+    :func:`effective_layer`); the other levels are carried over; the old version is retired and
+    kept, and stored incidents are re-assigned to the new one in the same transaction.
 
     Raises
     ------
     ValidationError
         With ``problems`` when any check fails; nothing is stored then.
+    InputError
+        From :func:`effective_layer`; nothing is stored then.
     """
+    grids = effective_layer(services, grids, within=within, replace_all=replace_all)
     problems = validate_grid_layer(services, grids, declared_crs=declared_crs, strict=strict,
                                    tolerance_m2=tolerance_m2)
     errors = problems[problems["severity"] == "error"]
@@ -88,17 +164,24 @@ def save_grid_layer(services: Services, grids: gpd.GeoDataFrame, *, declared_crs
 
 
 def import_grids(services: Services, path: str | Path, *, crs: str = "wgs84", fix: bool = False,
-                 strict: bool = False, tolerance_m2: float = 1.0, note: str = "") -> GridImport:
-    """Read a grid file (GeoJSON, GeoPackage, Shapefile), validate it and store it as the active version."""
+                 strict: bool = False, tolerance_m2: float = 1.0, note: str = "", within: str | None = None,
+                 replace_all: bool = False) -> GridImport:
+    """Read a grid file (GeoJSON, GeoPackage, Shapefile), validate it and store it as the active version
+    (only the area under ``within``, when given; see :func:`save_grid_layer`)."""
     grids, notes = grid_files.grids_from_file(path, crs=crs, fix=fix)
     return save_grid_layer(services, grids, declared_crs=parse_crs(crs), strict=strict, tolerance_m2=tolerance_m2,
-                           note=note or f"import {Path(path).name}", notes=notes)
+                           note=note or f"import {Path(path).name}", notes=notes, within=within,
+                           replace_all=replace_all)
 
 
 def validate_grid_file(services: Services | None, path: str | Path, *, crs: str = "wgs84", fix: bool = False,
-                       strict: bool = False, tolerance_m2: float = 1.0) -> tuple[gpd.GeoDataFrame, list[str]]:
-    """Report a file's problems without storing it; returns (problems, fix notes)."""
+                       strict: bool = False, tolerance_m2: float = 1.0,
+                       within: str | None = None) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """Report a file's problems without storing it; returns (problems, fix notes). With ``within``,
+    the file's grids are checked as the new area under that grid, against its neighbours."""
     grids, notes = grid_files.grids_from_file(path, crs=crs, fix=fix)
+    if services is not None and within is not None:
+        grids = effective_layer(services, grids, within=within)
     return validate_grid_layer(services, grids, declared_crs=parse_crs(crs), strict=strict,
                                tolerance_m2=tolerance_m2), notes
 

@@ -77,7 +77,68 @@ def test_a_layer_that_would_orphan_stored_children_is_refused(services, layer_fi
     path = tmp_path / "tertiary.geojson"
     tertiary.to_file(path, driver="GeoJSON")
     with pytest.raises(ValidationError, match="would lose their parent.*micro G2-0[12] under G2"):
-        workflows.import_grids(services, path)
+        workflows.import_grids(services, path, replace_all=True)
+    assert stored_snapshot(services) == before
+
+
+def one_community_file(tmp_path, *, merged: bool = True):
+    """乙社区's micro-grids redrawn: G2-01 and G2-02 merged into one G2-09 (the planner's edit)."""
+    micro = hierarchy()
+    micro = micro[micro["code"] == "G2-01"].copy()
+    micro["code"], micro["name"], micro["households"] = "G2-09", "乙1-9(合并)", 800
+    micro["geometry"] = [cell(2, 0, 4, 2)] if merged else [cell(2, 0, 4, 1)]
+    path = tmp_path / "c2-micro.geojson"
+    micro.to_file(path, driver="GeoJSON")
+    return path
+
+
+def test_a_layer_that_would_drop_grids_is_refused_without_within(cli, services, layer_file, tmp_path):
+    assert cli("grids", "import", str(layer_file)).returncode == 0
+    before = stored_snapshot(services)
+    done = cli("grids", "import", str(one_community_file(tmp_path)))
+    assert done.returncode == 2
+    # the count, the first grid dropped, and both ways out
+    assert "would drop 4 grid(s) of the active version (4 micro; first: micro G1-01 甲1-1)" in done.stderr
+    assert "--within CODE" in done.stderr and "--replace-all" in done.stderr
+    assert stored_snapshot(services) == before
+
+
+def test_a_scoped_import_changes_nothing_outside_its_scope(cli, services, layer_file, tmp_path):
+    assert cli("grids", "import", str(layer_file)).returncode == 0
+    (_, old_rows) = stored_snapshot(services)
+    done = cli("grids", "import", str(one_community_file(tmp_path)), "--within", "C2", "--note", "合并乙社区微网格")
+    assert done.returncode == 0, done.stderr
+    versions, rows = stored_snapshot(services)
+    assert versions == [(1, "retired"), (2, "active")]
+    old = {row[1]: row[2:] for row in old_rows if row[0] == 1}
+    new = {row[1]: row[2:] for row in rows if row[0] == 2}
+    # outside 乙社区 every grid is carried over exactly (name, level, parent, geometry)
+    outside = set(old) - {"G2-01", "G2-02"}
+    assert {code: new[code] for code in outside} == {code: old[code] for code in outside}
+    # inside, the two micro-grids became one
+    assert set(new) == outside | {"G2-09"}
+    assert new["G2-09"][:3] == ("乙1-9(合并)", "micro", "G2")
+
+
+def test_a_scoped_import_is_validated_against_its_surroundings(cli, services, layer_file, tmp_path):
+    assert cli("grids", "import", str(layer_file)).returncode == 0
+    before = stored_snapshot(services)
+    # the new micro-grid covers only half of its tertiary grid: a gap inside 乙社区 (strict: an error)
+    done = cli("grids", "import", str(one_community_file(tmp_path, merged=False)), "--within", "C2", "--strict")
+    assert done.returncode == 2 and "gap" in done.stdout, done.stdout + done.stderr
+    assert stored_snapshot(services) == before
+
+
+def test_a_scoped_import_refuses_grids_outside_its_scope(services, layer_file, tmp_path):
+    workflows.import_grids(services, layer_file)
+    before = stored_snapshot(services)
+    path = one_community_file(tmp_path)
+    with pytest.raises(InputError, match="do not lie under 'C1'.*G2-09 under G2"):
+        workflows.import_grids(services, path, within="C1")
+    with pytest.raises(InputError, match="'G2-01' is a micro, not above every level"):
+        workflows.import_grids(services, path, within="G2-01")
+    with pytest.raises(InputError, match="grid 'C9' is not in the active grids"):
+        workflows.import_grids(services, path, within="C9")
     assert stored_snapshot(services) == before
 
 
