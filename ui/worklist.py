@@ -27,7 +27,6 @@ TABLE_KEY = "worklist_table"
 _REVEALED = "worklist_revealed"
 _NOTICE = "worklist_notice"
 #: The query parameter that names the case to open: ``<source>/<external_id>`` (ui/pages/work.py reads it).
-CASE_PARAM = state.CASE_PARAM
 
 
 def case_page(user: Principal) -> auth.PageSpec:
@@ -42,7 +41,7 @@ def case_params(source: str, external_id: str) -> dict[str, str | list[str]]:
     params: dict[str, str | list[str]] = dict(state.carried_params())
     params.update({key: st.query_params.get_all(key) for key in (*state.FILTER_KEYS, *state.VIEW_KEYS)
                    if key in st.query_params})
-    params[CASE_PARAM] = f"{source}/{external_id}"
+    params[state.CASE_PARAM] = f"{source}/{external_id}"
     return params
 
 

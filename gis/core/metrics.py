@@ -66,6 +66,16 @@ METRICS: dict[str, Metric] = {m.key: m for m in (
     Metric("satisfaction_rate", "满意率", "rate", True),
 )}
 METRICS_ZH = {key: m.label for key, m in METRICS.items()}
+# -- bulletins: their periods and channels (the workflow, the files and the page) --
+
+#: Period kinds and what a bulletin of each is called.
+PERIOD_KINDS_ZH = {"week": "周通报", "month": "月汇总", "year": "年度考核"}
+#: What the previous period is called, for "较上周" and the like.
+PREVIOUS_ZH = {"week": "上周", "month": "上月", "year": "上年"}
+#: The ``--source`` values: all channels, or the 12345 hotline (stored as source ``12345``).
+BULLETIN_SOURCES = {"all": None, "hotline12345": "12345"}
+BULLETIN_SOURCES_ZH = {"all": "全部渠道", "hotline12345": "12345热线"}
+
 COUNT_COLUMNS = ["received", "completed", "due", "on_time", "open", "overdue"]
 #: 回访 counts per micro-grid (满意率's numerator and denominator), where the stats carry them.
 VISIT_COLUMNS = ["visited", "satisfied"]

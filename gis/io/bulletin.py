@@ -17,9 +17,6 @@ from gis.core import metrics
 from gis.errors import GisError
 
 _PERIOD_ZH = {"week": "周", "month": "月", "year": "年"}
-_PREVIOUS_ZH = {"week": "上周", "month": "上月", "year": "上年"}
-_KIND_ZH = {"week": "周通报", "month": "月汇总", "year": "年度考核"}
-_SOURCE_ZH = {"all": "全部渠道", "hotline12345": "12345热线"}
 _RATES = ("completion_rate", "on_time_rate")
 _CHANGES_PT = ("completion_rate_change", "on_time_rate_change")
 KPI_KEYS = ("received", "completed", "completion_rate", "on_time_rate", "satisfaction_rate", "overdue")
@@ -32,7 +29,7 @@ SHEETS = ("汇总", "社区排名", "先进与后进", "问题微网格", "地�
 
 def community_columns_zh(kind: str = "week") -> dict[str, str]:
     """The ranking's columns and their Chinese headers; changes name the previous period (较上周 …)."""
-    before = _PREVIOUS_ZH[kind]
+    before = metrics.PREVIOUS_ZH[kind]
     return {
         "rank": "排名", "rank_note": "排名说明", "street": "街道", "name": "社区", "received": "受理数",
         "completed": "办结数", "due": "应办结数", "completion_rate": "办结率", "on_time_rate": "按期办结率",
@@ -55,7 +52,7 @@ def _points(value: Any) -> float | None:
 
 def community_table(bulletin) -> pd.DataFrame:
     """The per-community table with Chinese headers (rates as fractions, changes in points)."""
-    columns = community_columns_zh(getattr(bulletin, "kind", "week"))
+    columns = community_columns_zh(bulletin.kind)
     table = pd.DataFrame(bulletin.communities).reindex(columns=list(columns))
     if table["rank_note"].isna().all():
         table["rank_note"] = table["rank"].isna().map(
@@ -70,33 +67,16 @@ def ranked_list(units: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(units).reindex(columns=list(LIST_COLUMNS_ZH)).rename(columns=LIST_COLUMNS_ZH)
 
 
-def _kind(bulletin) -> str:
-    return getattr(bulletin, "kind", "week")
-
-
-def _title(bulletin) -> str:
-    title = getattr(bulletin, "title", None)
-    return title if isinstance(title, str) else f"中原区网格化治理工作{_KIND_ZH[_kind(bulletin)]}"
-
-
-def _office(bulletin) -> str:
-    return getattr(bulletin, "office", "中原区")
-
-
-def _issuer(bulletin) -> str:
-    return getattr(bulletin, "issuer", _office(bulletin))
-
-
 def _summary(bulletin) -> list[tuple[str, Any, str | None]]:
     """(item, value, number format) rows of the 汇总 sheet."""
     t = bulletin.totals
     satisfaction = metrics.satisfaction_rate(t)
-    issued = getattr(bulletin, "issued", None)
+    issued = bulletin.issued
     return [
-        ("发文单位", _issuer(bulletin), None), ("印发日期", "" if issued is None else str(issued), None),
-        ("通报类型", _KIND_ZH[_kind(bulletin)], None), ("统计周期", bulletin.week, None),
+        ("发文单位", bulletin.issuer, None), ("印发日期", "" if issued is None else str(issued), None),
+        ("通报类型", metrics.PERIOD_KINDS_ZH[bulletin.kind], None), ("统计周期", bulletin.week, None),
         ("起止", f"{bulletin.since} 至 {bulletin.until}", None),
-        ("数据来源", _SOURCE_ZH[getattr(bulletin, "source", "all")], None),
+        ("数据来源", bulletin.source_zh, None),
         ("受理数", int(t["received"]), None), ("办结数", int(t["completed"]), None),
         ("应办结数", int(t["due"]), None),
         ("办结率", t["completion_rate"], "0.0%"), ("按期办结率", t["on_time_rate"], "0.0%"),
@@ -167,9 +147,9 @@ def bulletin_to_xlsx(bulletin) -> bytes:
         _percent(sheet, list(worst.columns), len(worst), ("办结率",))
 
         sheet = xl.book.create_sheet("地图")
-        png = getattr(bulletin, "map_png", None)
+        png = bulletin.map_png
         if png:
-            sheet["A1"] = f"{_office(bulletin)}各社区办结率（{bulletin.since} 至 {bulletin.until}）"
+            sheet["A1"] = f"{bulletin.office}各社区办结率（{bulletin.since} 至 {bulletin.until}）"
             image = Image(io.BytesIO(png))
             scale = 960 / image.width
             image.width, image.height = 960, int(image.height * scale)
@@ -210,16 +190,15 @@ def bulletin_to_html(bulletin, *, office: str | None = None) -> str:
     """A self-contained printable page (A4, no external assets, the map embedded as a data: PNG);
     all text escaped. ``office`` overrides the bulletin's office (title and 发文单位)."""
     e = html.escape
-    kind = _kind(bulletin)
-    before = _PREVIOUS_ZH[kind]
-    issuer = _issuer(bulletin) if office is None else office
-    office = _office(bulletin) if office is None else office
-    title = f"{office}网格化治理工作{_title(bulletin).split('网格化治理工作', 1)[-1]}"
-    issued = getattr(bulletin, "issued", None)
-    source = _SOURCE_ZH[getattr(bulletin, "source", "all")]
-    previous_label = getattr(bulletin, "previous_label", "")
+    before = bulletin.previous_zh
+    issuer = bulletin.issuer if office is None else office
+    office = bulletin.office if office is None else office
+    title = office + bulletin.title.removeprefix(bulletin.office)  # the title starts with the office
+    issued = bulletin.issued
+    source = bulletin.source_zh
+    previous_label = bulletin.previous_label
     # a street's own bulletin names no street beside each community: they are all its own
-    streets = getattr(bulletin, "scope_code", None) is None
+    streets = bulletin.scope_code is None
     street_th = "<th>街道</th>" if streets else ""
 
     cards = "".join(
@@ -244,7 +223,7 @@ def bulletin_to_html(bulletin, *, office: str | None = None) -> str:
         f"<tr><td>{e(str(r.name))}</td><td>{e(str(r.community or ''))}</td><td>{r.received}</td><td>{r.open}</td>"
         f"<td>{r.overdue}</td><td>{metrics.format_rate(r.completion_rate)}</td></tr>"
         for r in bulletin.worst_micro.itertuples(index=False)) or '<tr><td colspan="6">本期无案件</td></tr>'
-    png = getattr(bulletin, "map_png", None)
+    png = bulletin.map_png
     figure = ""
     if png:
         data = base64.b64encode(png).decode("ascii")

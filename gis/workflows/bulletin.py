@@ -19,18 +19,12 @@ import pandas as pd
 
 from gis import store
 from gis.core import hierarchy, metrics
+from gis.core.metrics import BULLETIN_SOURCES, BULLETIN_SOURCES_ZH, PERIOD_KINDS_ZH, PREVIOUS_ZH
 from gis.core.china_time import CHINA_TZ
 from gis.errors import InputError
 from gis.workflows.context import Services
 from gis.workflows.dashboards import _params
 
-#: Period kinds and what a bulletin of each is called.
-PERIOD_KINDS_ZH = {"week": "周通报", "month": "月汇总", "year": "年度考核"}
-#: What the previous period is called, for "较上周" and the like.
-PREVIOUS_ZH = {"week": "上周", "month": "上月", "year": "上年"}
-#: The ``--source`` values: all channels, or the 12345 hotline (stored as source ``12345``).
-BULLETIN_SOURCES = {"all": None, "hotline12345": "12345"}
-BULLETIN_SOURCES_ZH = {"all": "全部渠道", "hotline12345": "12345热线"}
 #: The metric of the bulletin's map figure.
 MAP_METRIC = "completion_rate"
 
