@@ -383,6 +383,9 @@ def test_the_app_asks_nothing_of_any_host_but_its_own(context, app_url, accounts
     page = open_signed_in(context, f"{app_url}/cases?basemap=none", accounts["analyst"])
     select_first_case(page)
     open_case_popup(page)
+    # the popup's click reruns the page, which gives the deferred download a new id: a click
+    # before the browser has it would ask for the old one (Streamlit's documented race)
+    settle(page)
     with page.expect_download():
         page.get_by_role("button", name="导出 CSV").click()
     settle(page)
