@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import traceback
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from gis import workflows
 from gis.core import access
@@ -83,6 +83,15 @@ def cmd_db_restore(args: argparse.Namespace) -> int:
 # -- grids, staff, locate, demo ------------------------------------------------------------
 
 
+def _date(text: str):
+    """An argparse type: a calendar date written YYYY-MM-DD."""
+    from datetime import date
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date; write it as YYYY-MM-DD") from None
+
+
 def _print_problems(problems, *, out: str | None) -> None:
     from gis.core import topology
     from gis.io import grid_files
@@ -99,7 +108,8 @@ def cmd_grids_import(args: argparse.Namespace) -> int:
         try:
             result = workflows.import_grids(services, args.path, crs=args.crs, fix=args.fix, strict=args.strict,
                                             tolerance_m2=args.tolerance_m2, note=args.note or "",
-                                            within=args.within, replace_all=args.replace_all)
+                                            within=args.within, replace_all=args.replace_all,
+                                            effective_date=args.effective_date)
         except ValidationError as exc:
             if exc.problems is not None:
                 _print_problems(exc.problems, out=args.problems)
@@ -108,7 +118,62 @@ def cmd_grids_import(args: argparse.Namespace) -> int:
         print(note)
     _print_problems(result.problems, out=args.problems)
     counts = ", ".join(f"{level} {n}" for level, n in result.counts.items())
-    print(f"grid version {result.version_id} active: {counts}; incidents re-assigned: {result.reassigned}")
+    print(f"grid version {result.version_id} active: {counts}")
+    _print_activation(result.activation)
+    return 0
+
+
+def _print_activation(activation) -> None:
+    """What an activation did to open cases and the roster (closed cases never move)."""
+    print(f"open cases moved to another grid: {len(activation.moves)} of {activation.open_cases} "
+          "(each re-dispatched, with an event); closed cases keep their grid")
+    staff = activation.staff_to_reassign
+    if len(staff):
+        print(f"staff on duty for grids this version no longer has ({len(staff)}), to reassign:")
+        for row in staff.itertuples():
+            print(f"  {row.grid_code}  {row.role}  {row.name}  {row.phone}")
+
+
+def cmd_grids_versions(args: argparse.Namespace) -> int:
+    with workflows.connect(maxconn=2) as services:
+        table = workflows.grid_versions(services, drafts=args.drafts)
+    if not len(table):
+        print("no grid versions stored")
+        return 0
+    import pandas as pd
+    shown = table.assign(
+        scope=table["scope_code"].fillna("(all)") + table["scope_name"].map(lambda n: f" {n}" if n else ""),
+        committed=table["committed_at"].map(lambda t: "" if t is None or pd.isna(t) else f"{t:%Y-%m-%d %H:%M}"))
+    columns = ["id", "status", "effective_date", "committed", "author", "scope", "streets", "communities", "grids",
+               "micro", "exclusive", "note"]
+    print(shown[columns].to_string(index=False))
+    return 0
+
+
+def cmd_grids_activate(args: argparse.Namespace) -> int:
+    with workflows.connect(maxconn=2) as services:
+        activation = workflows.activate_version(services, args.version, effective_date=args.effective_date)
+    print(f"grid version {activation.version_id} active again (was {activation.previous_id})")
+    _print_activation(activation)
+    return 0
+
+
+def cmd_grids_diff(args: argparse.Namespace) -> int:
+    with workflows.connect(maxconn=2) as services:
+        if args.out:
+            diff, written = workflows.export_version_diff(services, args.a, args.b, args.out)
+        else:
+            diff, written = workflows.diff_versions(services, args.a, args.b), []
+    counts = ", ".join(f"{kind} {n}" for kind, n in diff.counts().items())
+    print(f"version {args.a} → {args.b}: {counts}")
+    if len(diff.grids):
+        table = diff.grids.assign(changed_m2=diff.grids["changed_m2"].round(1))
+        print(table[["level", "code", "name", "change", "changed_m2"]].to_string(index=False))
+    print(f"open cases that would change hands: {len(diff.cases)}")
+    if len(diff.cases):
+        print(diff.cases.head(args.limit).to_string(index=False))
+    for path in written:
+        print(f"written to {path}")
     return 0
 
 
@@ -123,6 +188,52 @@ def cmd_grids_validate(args: argparse.Namespace) -> int:
     if not len(problems):
         print("no problems found")
     return 2 if (problems["severity"] == "error").any() else 0
+
+
+def cmd_grids_propose(args: argparse.Namespace) -> int:
+    from gis.io.paths import writable_path
+    if args.out:  # before the work, not after it
+        writable_path(args.out, field="--out")
+    progress, close = _tqdm_progress()
+    draft = None
+    with workflows.connect(maxconn=2) as services:
+        try:
+            if args.draft:
+                proposal, draft = workflows.propose_draft(
+                    services, args.code, min_households=args.min_households, max_households=args.max_households,
+                    months=args.months, seed=args.seed, progress=progress)
+            else:
+                proposal = workflows.propose_grids(
+                    services, args.code, level=args.level, min_households=args.min_households,
+                    max_households=args.max_households, months=args.months, seed=args.seed, progress=progress)
+        finally:
+            close()
+    before, after = proposal.before, proposal.after
+
+    def span(frame) -> str:
+        return f"{frame['households'].min()}–{frame['households'].max()}" if len(frame) else "none"
+
+    def cv(value) -> str:
+        return "n/a" if value is None else f"{value:.2f}"
+
+    kind = "tertiary grid" if proposal.level == "grid" else proposal.level
+    print(f"proposal for {kind} {proposal.code} {proposal.name} (grid version {proposal.version_id}), "
+          f"cases reported {proposal.since:%Y-%m-%d} – {proposal.until:%Y-%m-%d}")
+    print(f"micro-grids proposed: {len(after)} (now {len(before)})")
+    print(f"households per micro-grid: {span(after)} (now {span(before)}; band "
+          f"{proposal.min_households}–{proposal.max_households})")
+    print(f"expected cases per micro-grid ({proposal.months} months): CV {cv(proposal.cv_before)} → "
+          f"{cv(proposal.cv_after)}")
+    print(after.to_string(index=False))
+    for note in proposal.notes:
+        print(note)
+    if args.out:
+        n = workflows.write_proposal(proposal, args.out)
+        print(f"{n} micro-grids written to {args.out} (check or import with --within {proposal.code})")
+    if draft is not None:
+        print(f"opened as draft {draft.id} of {draft.area_name}: edit, try (what-if) and commit it on the "
+              "网格规划 page")
+    return 0
 
 
 def cmd_grids_export(args: argparse.Namespace) -> int:
@@ -342,6 +453,45 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- analytics -----------------------------------------------------------------------------
+
+
+def cmd_hotspots(args: argparse.Namespace) -> int:
+    """``hotspots``: Gi* hot and cold spots per grid of one level, as CSV or GeoJSON."""
+    from gis.io import analytics_files
+    from gis.io.paths import writable_path
+    from gis.workflows import analytics
+
+    analytics_files.file_format(args.out)                 # a bad --out fails before the database
+    writable_path(args.out, field="--out")
+    with workflows.connect(maxconn=2) as services:
+        spots = analytics.hot_spots_job(services, level=args.level, since=args.since, until=args.until,
+                                        category=args.category, source=args.source, value=args.value,
+                                        within=args.within, permutations=args.permutations, seed=args.seed,
+                                        p_value=args.p_value)
+    analytics_files.write_hot_spots(spots, args.out)
+    counts = spots["class"].value_counts()
+    print(f"{len(spots)} grids: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"; written to {args.out}")
+    return 0
+
+
+def cmd_repeats(args: argparse.Namespace) -> int:
+    """``repeats``: 高频点位, the same category reported ≥ k times within d metres and t days."""
+    from gis.io import analytics_files
+    from gis.io.paths import writable_path
+    from gis.workflows import analytics
+
+    analytics_files.file_format(args.out)
+    writable_path(args.out, field="--out")
+    with workflows.connect(maxconn=2) as services:
+        found = analytics.repeats(services, since=args.since, until=args.until, k=args.k, d_m=args.d_m,
+                                  t_days=args.t_days, category=args.category, source=args.source)
+    analytics_files.write_repeats(found, args.out)
+    print(f"{len(found)} repeat locations ({int(found['count'].sum()) if len(found) else 0} cases); "
+          f"written to {args.out}")
+    return 0
+
+
 # -- the parser ----------------------------------------------------------------------
 
 
@@ -389,10 +539,38 @@ def register_more(verbs: argparse._SubParsersAction) -> None:
                             "replace that area, carry everything else over unchanged")
         if action == "import":
             a.add_argument("--note", help="a note for the new grid version")
+            a.add_argument("--effective-date", type=_date, metavar="YYYY-MM-DD",
+                           help="the date the boundaries take effect (default today)")
             a.add_argument("--replace-all", action="store_true",
                            help="replace the whole level(s) the file holds, even if grids of the active version "
                                 "are dropped (refused otherwise)")
         a.set_defaults(func=func)
+    ve = gv.add_parser("versions", help="list the grid versions: status, dates, author, scope, counts")
+    ve.add_argument("--drafts", action="store_true", help="list planners' drafts too")
+    ve.set_defaults(func=cmd_grids_versions)
+    ac = gv.add_parser("activate", help="make a retired version active again (undo): open cases move back")
+    ac.add_argument("version", type=int, metavar="ID")
+    ac.add_argument("--effective-date", type=_date, metavar="YYYY-MM-DD", help="default today")
+    ac.set_defaults(func=cmd_grids_activate)
+    di = gv.add_parser("diff", help="grids added, removed, reshaped and renamed from version A to B, "
+                                    "and the open cases that would change hands")
+    di.add_argument("a", type=int, metavar="A")
+    di.add_argument("b", type=int, metavar="B")
+    di.add_argument("--out", metavar="FILE", help=".gpkg (grids and cases) or .geojson (cases beside as _cases.csv)")
+    di.add_argument("--limit", type=int, default=50, help="open cases printed (all are written to --out)")
+    di.set_defaults(func=cmd_grids_diff)
+    from gis.workflows.proposals import PROPOSAL_LEVELS
+    pr = gv.add_parser("propose", help="balanced micro-grids for a tertiary grid or community: a household "
+                                       "band, even case load (nothing stored)")
+    pr.add_argument("code", metavar="CODE", help="a tertiary grid (三级网格) or community (二级网格) code")
+    pr.add_argument("--level", default="micro", choices=list(PROPOSAL_LEVELS), help="the level to draw (micro)")
+    pr.add_argument("--min-households", type=int, required=True, help="fewest households of a micro-grid")
+    pr.add_argument("--max-households", type=int, required=True, help="most households of a micro-grid")
+    pr.add_argument("--months", type=int, default=12, help="months of cases that make the expected load (default 12)")
+    pr.add_argument("--seed", type=int, default=0, help="seed of the regionalisation (default 0)")
+    pr.add_argument("--out", metavar="FILE", help="write the proposed micro-grids (.geojson, .gpkg, .shp)")
+    pr.add_argument("--draft", action="store_true", help="open the proposal as a planner's draft of the area")
+    pr.set_defaults(func=cmd_grids_propose)
     ex = gv.add_parser("export", help="write the active grids (by file extension)")
     ex.add_argument("path")
     ex.add_argument("--level", choices=list(ALL_LEVELS))
@@ -479,6 +657,35 @@ def register_more(verbs: argparse._SubParsersAction) -> None:
         rw.add_argument("--out", required=True, help="FILE.xlsx, FILE.html or FILE.pdf")
         rw.add_argument("--min-due", type=int, default=5, help="cases due below which a community is not ranked")
         rw.set_defaults(func=cmd_report)
+
+    hp = verbs.add_parser("hotspots", help="Gi* hot and cold spots per grid (queen contiguity, 999 permutations, "
+                                           "FDR) as .csv or .geojson")
+    hp.add_argument("--level", required=True, choices=["street", "community", "grid", "micro"])
+    hp.add_argument("--since", required=True, type=_date, help="first day, YYYY-MM-DD (China time)")
+    hp.add_argument("--until", required=True, type=_date, help="last day, YYYY-MM-DD (included)")
+    hp.add_argument("--category", help="one category code (e.g. env.exposed_garbage); default all")
+    hp.add_argument("--source", help="one channel (e.g. 12345); default all")
+    hp.add_argument("--within", metavar="CODE", help="only the grids under this street, community or grid")
+    hp.add_argument("--value", default="count", choices=["count", "per_1000"],
+                    help="cases, or cases per 1,000 households")
+    hp.add_argument("--permutations", type=int, default=999)
+    hp.add_argument("--seed", type=int, default=0)
+    hp.add_argument("--p-value", dest="p_value", default="permutation", choices=["permutation", "normal"],
+                    help="which p the classes use: the permutation p (default) or the normal p of z (ArcGIS)")
+    hp.add_argument("--out", required=True, help="FILE.csv or FILE.geojson")
+    hp.set_defaults(func=cmd_hotspots)
+
+    rpp = verbs.add_parser("repeats", help="高频点位: the same category reported ≥ k times within d metres and "
+                                           "t days, with grid and worker, as .csv or .geojson")
+    rpp.add_argument("--since", required=True, type=_date, help="first day, YYYY-MM-DD (China time)")
+    rpp.add_argument("--until", required=True, type=_date, help="last day, YYYY-MM-DD (included)")
+    rpp.add_argument("--k", type=int, default=3, help="reports at least (default 3)")
+    rpp.add_argument("--d-m", dest="d_m", type=float, default=30.0, help="within metres (default 30)")
+    rpp.add_argument("--t-days", dest="t_days", type=float, default=30.0, help="within days (default 30)")
+    rpp.add_argument("--category", help="one category code; default all")
+    rpp.add_argument("--source", help="one channel; default all")
+    rpp.add_argument("--out", required=True, help="FILE.csv or FILE.geojson")
+    rpp.set_defaults(func=cmd_repeats)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

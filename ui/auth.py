@@ -53,6 +53,7 @@ PAGES = (
              (access.ACT, access.ACT_OWN, access.SET_STATUS, access.REDISPATCH, access.SUPERVISE)),
     PageSpec("ui/pages/queue.py", "待分派", ":material/move_to_inbox:", "queue", access.REDISPATCH),
     PageSpec("ui/pages/bulletin.py", "通报", ":material/summarize:", "bulletin", access.READ),
+    PageSpec("ui/pages/planning.py", "网格规划", ":material/edit_location_alt:", "planning", access.PLAN),
     PageSpec("ui/pages/audit.py", "审计日志", ":material/policy:", "audit", access.READ_AUDIT),
     PageSpec("ui/pages/status.py", "系统状态", ":material/settings:", "status", None),
 )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+from collections.abc import Collection
 
 import geopandas as gpd
 import numpy as np
@@ -148,6 +149,11 @@ def _as_count(value: object) -> object:
 
 
 def _as_counts(values, *, index) -> pd.Series:
+    if isinstance(values, pd.Series) and pd.api.types.is_signed_integer_dtype(values.dtype):
+        # Whole numbers already (int64, Int64): only the range needs a look.
+        present = values.dropna()
+        if not len(present) or (present.min() >= 0 and present.max() <= _MAX_COUNT):
+            return pd.Series(values.astype("Int64").array, index=index)
     counts = [_as_count(v) for v in values]
     if all(v is None or (type(v) is int and 0 <= v <= _MAX_COUNT) for v in counts):
         return pd.Series(pd.array(counts, dtype="Int64"), index=index)
@@ -293,7 +299,8 @@ class _Findings:
 
 def validate_grids(grids: gpd.GeoDataFrame, *, stored: gpd.GeoDataFrame | None = None,
                    declared_crs: str = "wgs84", tolerance_m2: float = 1.0,
-                   sliver_m2: float = 50.0, strict: bool = False) -> gpd.GeoDataFrame:
+                   sliver_m2: float = 50.0, strict: bool = False,
+                   focus: Collection[str] | None = None) -> gpd.GeoDataFrame:
     """Check a grid layer: values, geometry, nesting, overlaps and gaps.
 
     Parameters
@@ -318,6 +325,16 @@ def validate_grids(grids: gpd.GeoDataFrame, *, stored: gpd.GeoDataFrame | None =
         pieces as ``gap``.
     strict
         Report warnings as errors.
+    focus
+        Codes of the grids under review (a redrawn area inside a layer that
+        also holds its surroundings), or None for the whole layer.  Only
+        problems that involve a focus grid are looked for and reported: the
+        focus grids' values, geometry, code and parent; children that stick
+        out of a focus grid or a focus grid out of its parent; overlaps of a
+        focus grid with its siblings, focus or not; gaps and slivers in every
+        parent that is a focus grid or holds one.  A feature without a code
+        counts as a focus grid (a stored grid always has one).  With every
+        code of the layer as the focus the result is the same as without.
 
     Returns
     -------
@@ -345,9 +362,15 @@ def validate_grids(grids: gpd.GeoDataFrame, *, stored: gpd.GeoDataFrame | None =
     and ``sliver``.  Exclusive grids may overlap anything and cross any line,
     so only their values, geometry and parent reference are checked.
     Invalid rings take part in the topology checks in their made-valid form.
+
+    Every check scales with the layer (a district of 50,000 micro-grids in a
+    few seconds): siblings are first checked as a polygon coverage (GEOS
+    ``CoverageValidator``), and only those whose edges do not match a
+    neighbour's are intersected pairwise; a parent that its children's
+    coverage union equals exactly has no gap and no child outside it.
     """
     checker = _Checker(grids, stored=stored, declared_crs=declared_crs,
-                       tolerance_m2=tolerance_m2, sliver_m2=sliver_m2)
+                       tolerance_m2=tolerance_m2, sliver_m2=sliver_m2, focus=focus)
     checker.run()
     return checker.findings.frame(strict=strict)
 
@@ -356,13 +379,16 @@ class _Checker:
     """One validation run; rows are addressed by position (0-based)."""
 
     def __init__(self, grids: gpd.GeoDataFrame, *, stored: gpd.GeoDataFrame | None,
-                 declared_crs: str, tolerance_m2: float, sliver_m2: float) -> None:
+                 declared_crs: str, tolerance_m2: float, sliver_m2: float,
+                 focus: Collection[str] | None = None) -> None:
         frame = _with_properties(_to_wgs84_frame(grids), source="the layer")
         self.codes = frame["code"].to_numpy(dtype=object)
         self.names = frame["name"].to_numpy(dtype=object)
         self.levels = frame["level"].to_numpy(dtype=object)
         self.parents = frame["parent_code"].to_numpy(dtype=object)
-        self.counts = {prop: frame[prop].to_numpy(dtype=object) for prop in COUNTS}
+        # A column that _as_counts could type as Int64 holds only good counts.
+        self.counts = {prop: (None if isinstance(frame[prop].dtype, pd.Int64Dtype)
+                              else frame[prop].to_numpy(dtype=object)) for prop in COUNTS}
         self.geoms = np.asarray(frame.geometry.array, dtype=object)
         self.declared = parse_crs(declared_crs)
         self.tolerance_m2 = float(tolerance_m2)
@@ -373,6 +399,16 @@ class _Checker:
         # Filled by the geometry checks: the geometry each row takes into the
         # topology checks (made valid), or None when it cannot take part.
         self.shapes = np.full(len(self.geoms), None, dtype=object)
+        # The focus: codes under review, or None for all.  A row without a
+        # code cannot be a stored grid, so it is always under review.
+        self.focus = (None if focus is None
+                      else {c for c in (_as_text(v) for v in focus) if c is not None})
+        self.in_focus = (np.ones(len(self.codes), dtype=bool) if self.focus is None else
+                         np.array([c is None or c in self.focus for c in self.codes], dtype=bool))
+        # Filled by sort_families: rows whose edges do not match their siblings'
+        # (coverage-invalid), and parent codes whose children tile them exactly.
+        self.mismatched = np.zeros(len(self.codes), dtype=bool)
+        self.tiled: set[str] = set()
 
     # -- naming
 
@@ -382,12 +418,17 @@ class _Checker:
             return f"feature {row + 1}"
         return f"{level} {code}" if level in ALL_LEVELS else f"feature {row + 1} (code {code})"
 
+    def in_scope(self, code: str | None) -> bool:
+        """Whether a problem naming this code (as code or other_code) is reported."""
+        return self.focus is None or (code is not None and code in self.focus)
+
     def run(self) -> None:
         self.check_values()
         self.check_geometries()
         self.metric = _Metric(np.concatenate([self.shapes, self._stored_shapes()]))
         self.check_duplicates()
         links = self.check_parents()
+        self.sort_families(links)
         self.check_containment(links)
         self.check_overlaps()
         self.check_gaps(links)
@@ -397,7 +438,17 @@ class _Checker:
 
     def check_values(self) -> None:
         add = self.findings.add
-        for row in range(len(self.codes)):
+        n = len(self.codes)
+        missing_any = np.zeros(n, dtype=bool)
+        for values in (self.codes, self.names, self.levels):
+            missing_any |= np.array([v is None for v in values], dtype=bool)
+        bad_level = np.array([v is not None and v not in ALL_LEVELS for v in self.levels],
+                             dtype=bool)
+        bad_counts = np.zeros(n, dtype=bool)
+        for values in self.counts.values():
+            if values is not None:
+                bad_counts |= np.array([_bad_count(v) for v in values], dtype=bool)
+        for row in np.flatnonzero((missing_any | bad_level | bad_counts) & self.in_focus):
             missing = [prop for prop, values in
                        (("code", self.codes), ("name", self.names), ("level", self.levels))
                        if values[row] is None]
@@ -406,12 +457,12 @@ class _Checker:
                     f"{self.who(row)} has no {' and no '.join(missing)}; give every grid "
                     "a code, a name and a level", geometry=self.geoms[row])
             level = self.levels[row]
-            if level is not None and level not in ALL_LEVELS:
+            if bad_level[row]:
                 add("error", "bad_level", self.codes[row],
                     f"{self.who(row)} has level {level!r}, not one of "
                     f"{', '.join(ALL_LEVELS)}; {_level_fix(level)}", geometry=self.geoms[row])
             for prop, values in self.counts.items():
-                value = values[row]
+                value = None if values is None else values[row]
                 if _bad_count(value):
                     add("error", "bad_number", self.codes[row],
                         f"{self.who(row)} has {prop} {value!r}; {prop} must be a whole number "
@@ -434,7 +485,14 @@ class _Checker:
                              & (bounds[:, 1] >= _CHINA_LON[0]) & (bounds[:, 3] <= _CHINA_LON[1]))
         swapped = ~missing & (china_swapped | (~in_range & swappable))
         valid = shapely.is_valid(geoms)
-        for row in range(len(geoms)):
+        usable = ~missing & polygonal & ~swapped & in_range
+        good = usable & valid
+        self.shapes[good] = geoms[good]
+        # Every invalid ring is made valid, focus or not: it is a neighbour or
+        # a parent of the rows under review.
+        for row in np.flatnonzero(usable & ~valid):
+            self.shapes[row] = _made_valid(geoms[row])
+        for row in np.flatnonzero(~good & self.in_focus):
             geom = geoms[row]
             if missing[row]:
                 add("error", "empty_geometry", self.codes[row],
@@ -456,15 +514,12 @@ class _Checker:
                     f"{self.who(row)} has coordinates ({x0:.1f}, {y0:.1f}) outside lon "
                     "-180..180, lat -90..90; the file looks projected: read it with "
                     "--crs EPSG:<code>", geometry=None)
-            elif not valid[row]:
+            else:
                 point = _reason_point(geom)
                 add("error", "invalid_geometry", self.codes[row],
                     f"{self.who(row)} has an invalid boundary: {_reason(geom)}; redraw it, "
                     "or import with --fix to apply make_valid",
                     geometry=point if point is not None else geom)
-                self.shapes[row] = _made_valid(geom)
-            else:
-                self.shapes[row] = geom
 
     def _stored_shapes(self) -> np.ndarray:
         if self.stored is None:
@@ -475,11 +530,14 @@ class _Checker:
     # -- codes and parents
 
     def check_duplicates(self) -> None:
+        codes = pd.Series(self.codes, dtype=object)
+        repeated = codes.notna() & codes.duplicated(keep=False)
         seen: dict[str, list[int]] = {}
-        for row, code in enumerate(self.codes):
-            if code is not None:
-                seen.setdefault(code, []).append(row)
+        for row in np.flatnonzero(repeated.to_numpy()):
+            seen.setdefault(self.codes[row], []).append(int(row))
         for code, rows in seen.items():
+            if not self.in_scope(code):
+                continue
             for row in rows[1:]:
                 lines = ", ".join(str(r + 1) for r in rows)
                 self.findings.add(
@@ -488,15 +546,22 @@ class _Checker:
                     "give each grid its own code", geometry=self.geoms[row])
 
     def check_parents(self) -> dict[int, tuple[str, str, shapely.Geometry | None]]:
-        """Report broken parent links; return child row -> (parent code, level, shape)."""
+        """Report broken parent links; return child row -> (parent code, level, shape).
+
+        The links cover every row (the neighbours of a focus need them too);
+        only problems of rows under review, or naming one as the parent, are
+        reported.
+        """
         parents: dict[str, tuple[str | None, shapely.Geometry | None]] = {}
         if self.stored is not None:
             stored_geoms = np.asarray(self.stored.geometry.array, dtype=object)
             ok = _in_range(stored_geoms)
-            for code, level, geom, good in zip(self.stored["code"], self.stored["level"],
-                                               stored_geoms, ok):
+            valid = np.zeros(len(stored_geoms), dtype=bool)
+            valid[ok] = shapely.is_valid(stored_geoms[ok])
+            for code, level, geom, good, fine in zip(self.stored["code"], self.stored["level"],
+                                                     stored_geoms, ok, valid):
                 if code is not None:
-                    shape = (geom if geom.is_valid else _made_valid(geom)) if good else None
+                    shape = (geom if fine else _made_valid(geom)) if good else None
                     parents[code] = (level, shape)
         first: dict[str, int] = {}
         for row, code in enumerate(self.codes):
@@ -504,7 +569,12 @@ class _Checker:
                 first[code] = row
                 parents[code] = (self.levels[row], self.shapes[row])
 
-        add = self.findings.add
+        findings = self.findings
+
+        def add(*args, row: int, **kwargs) -> None:
+            if self.in_focus[row] or self.in_scope(kwargs.get("other_code")):
+                findings.add(*args, **kwargs)
+
         links = {}
         for row in range(len(self.codes)):
             level, parent, code = self.levels[row], self.parents[row], self.codes[row]
@@ -515,20 +585,21 @@ class _Checker:
                     add("error", "wrong_parent_level", code,
                         f"{self.who(row)} has parent_code {parent}, but the district is the "
                         "top of the tree; clear its parent_code", other_code=parent,
-                        geometry=self.geoms[row])
+                        geometry=self.geoms[row], row=row)
                 continue
             if parent is None:
                 if level != "exclusive":
                     expected = parent_level(level)
                     add("error", "missing_value", code,
                         f"{self.who(row)} has no parent_code; set it to the code of its "
-                        f"{expected} ({LEVEL_NAMES_ZH[expected]})", geometry=self.geoms[row])
+                        f"{expected} ({LEVEL_NAMES_ZH[expected]})", geometry=self.geoms[row],
+                        row=row)
                 continue
             if parent not in parents:
                 add("error", "unknown_parent", code,
                     f"{self.who(row)} has parent_code {parent}, which is neither in this layer "
                     "nor in the database; fix the parent_code or import the parent level first",
-                    other_code=parent, geometry=self.geoms[row])
+                    other_code=parent, geometry=self.geoms[row], row=row)
                 continue
             found_level, shape = parents[parent]
             if found_level not in ALL_LEVELS:
@@ -541,17 +612,83 @@ class _Checker:
                 add("error", "wrong_parent_level", code,
                     f"{self.who(row)} has parent {parent}, a {found_level}; the parent of a "
                     f"{level} must be {need}: fix its parent_code or its level",
-                    other_code=parent, geometry=self.geoms[row])
+                    other_code=parent, geometry=self.geoms[row], row=row)
                 continue
             links[row] = (parent, found_level, shape)
         return links
 
     # -- topology
 
+    def _sibling_groups(self) -> dict[str, np.ndarray]:
+        """Rows that take part in the overlap check, by level and parent code (ascending)."""
+        rows = [r for r in range(len(self.codes))
+                if self.shapes[r] is not None and self.levels[r] in LEVELS]
+        groups: dict[str, list[int]] = {}
+        for r in rows:
+            groups.setdefault(f"{self.levels[r]}\x00{self.parents[r] or ''}", []).append(r)
+        return {key: np.array(members, dtype=int) for key, members in groups.items()}
+
+    def sort_families(self, links: dict) -> None:
+        """Find the siblings whose edges do not match (the only ones that may overlap)
+        and the parents that their children tile exactly (no gap, no child outside).
+
+        Siblings are validated as a polygon coverage: interiors that do not
+        intersect and shared edges with the same vertices.  A valid coverage
+        has no overlap, so only its invalid members are intersected pairwise,
+        and its union is the fast coverage union.
+        """
+        self.groups = self._sibling_groups()
+        focus_parents = ({p for p, member in zip(self.parents, self.in_focus) if member and p}
+                         | (self.focus or set()))
+        relevant = {key: rows for key, rows in self.groups.items()
+                    if self.focus is None or self.in_focus[rows].any()
+                    or key.split("\x00", 1)[1] in focus_parents}
+        self.groups = relevant
+        for rows in relevant.values():
+            if len(rows) < 2:
+                continue
+            try:
+                edges = shapely.coverage_invalid_edges(self.shapes[rows])
+                self.mismatched[rows] = ~shapely.is_empty(edges)
+            except shapely.errors.GEOSException:
+                self.mismatched[rows] = True
+        if self.tolerance_m2 < 0:
+            return  # every overhang counts, even an empty one: no shortcut
+        candidates, covers, parent_shapes = [], [], []
+        seen: set[str] = set()
+        for row, (parent, _, shape) in links.items():
+            level = self.levels[row]
+            if level == "exclusive" or shape is None or parent in seen:
+                continue
+            seen.add(parent)
+            rows = relevant.get(f"{level}\x00{parent}")
+            if rows is None or self.mismatched[rows].any():
+                continue
+            candidates.append(parent)
+            covers.append(shapely.coverage_union_all(self.shapes[rows]))
+            parent_shapes.append(shape)
+        if candidates:
+            equal = shapely.equals(np.array(parent_shapes, dtype=object),
+                                   np.array(covers, dtype=object))
+            self.tiled = {p for p, same in zip(candidates, equal) if same}
+
     def check_containment(self, links: dict) -> None:
-        rows = [r for r, (_, _, shape) in links.items()
+        rows = [r for r, (parent, _, shape) in links.items()
                 if self.levels[r] != "exclusive" and shape is not None
-                and self.shapes[r] is not None]
+                and self.shapes[r] is not None and parent not in self.tiled
+                and (self.in_focus[r] or self.in_scope(parent))]
+        if rows and self.tolerance_m2 >= 0:
+            # A child its parent covers has nothing outside: test with the
+            # parent prepared (once per parent) before cutting.
+            parent_shapes = np.array([links[r][2] for r in rows], dtype=object)
+            unique = {id(s): s for s in parent_shapes}.values()
+            fresh = [s for s in unique if not shapely.is_prepared(s)]
+            shapely.prepare(fresh)
+            try:
+                inside = shapely.covers(parent_shapes, self.shapes[rows])
+            finally:
+                shapely.destroy_prepared(fresh)
+            rows = [r for r, covered in zip(rows, inside) if not covered]
         if not rows:
             return
         children = self.shapes[rows]
@@ -585,30 +722,45 @@ class _Checker:
                     f"{text}; move its edge onto the {parent_lvl}'s boundary",
                     other_code=parent, area_m2=areas[i], geometry=piece)
 
+    def _overlap_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sibling rows (a < b) whose boxes meet, one of them mismatched and, with a
+        focus, one of them under review."""
+        members = [rows for rows in self.groups.values() if len(rows) > 1]
+        if not members:
+            return np.empty(0, dtype=int), np.empty(0, dtype=int)
+        rows = np.concatenate(members)
+        family = np.repeat(np.arange(len(members)), [len(m) for m in members])
+        probes = np.flatnonzero(self.mismatched[rows])
+        if not len(probes):
+            return np.empty(0, dtype=int), np.empty(0, dtype=int)
+        tree = shapely.STRtree(self.shapes[rows])
+        i, j = tree.query(self.shapes[rows[probes]])
+        i = probes[i]
+        keep = (family[i] == family[j]) & (i != j)
+        a, b = rows[i[keep]], rows[j[keep]]
+        if self.focus is not None:
+            wanted = self.in_focus[a] | self.in_focus[b]
+            a, b = a[wanted], b[wanted]
+        if not len(a):
+            return a, b
+        pairs = np.unique(np.column_stack([np.minimum(a, b), np.maximum(a, b)]), axis=0)
+        return pairs[:, 0], pairs[:, 1]
+
     def check_overlaps(self) -> None:
-        rows = np.array([r for r in range(len(self.codes))
-                         if self.shapes[r] is not None and self.levels[r] in LEVELS], dtype=int)
-        if len(rows) < 2:
-            return
-        shapes = self.shapes[rows]
-        family, _ = pd.factorize(pd.Series([f"{self.levels[r]}\x00{self.parents[r] or ''}"
-                                            for r in rows]))
-        tree = shapely.STRtree(shapes)
-        left, right = tree.query(shapes, predicate="intersects")
-        keep = (left < right) & (family[left] == family[right])
-        left, right = left[keep], right[keep]
+        left, right = self._overlap_pairs()
         if not len(left):
             return
         # Neighbours that only share an edge intersect too; their interiors do not.
-        inner = shapely.relate_pattern(shapes[left], shapes[right], "T********")
+        inner = shapely.relate_pattern(self.shapes[left], self.shapes[right], "T********")
         left, right = left[inner], right[inner]
         pieces = np.array([_polygonal(g) for g in
-                           shapely.intersection(shapes[left], shapes[right])], dtype=object)
+                           shapely.intersection(self.shapes[left], self.shapes[right])],
+                          dtype=object)
         areas = self.metric.areas(pieces)
         for a, b, piece, area in zip(left, right, pieces, areas):
             if area <= self.tolerance_m2:
                 continue
-            row, other = sorted((rows[a], rows[b]), key=lambda r: (self.codes[r] or "", r))
+            row, other = sorted((a, b), key=lambda r: (self.codes[r] or "", r))
             self.findings.add(
                 "error", "overlap", self.codes[row],
                 f"{self.who(row)} and its sibling {self.codes[other] or f'feature {other + 1}'} "
@@ -621,6 +773,10 @@ class _Checker:
         for row, (parent, _, shape) in links.items():
             if self.levels[row] != "exclusive" and shape is not None:
                 families.setdefault(parent, []).append(row)
+        if self.focus is not None:
+            families = {p: rows for p, rows in families.items()
+                        if self.in_scope(p) or self.in_focus[rows].any()}
+        families = {p: rows for p, rows in families.items() if p not in self.tiled}
         if not families:
             return
         parent_codes = list(families)
@@ -655,7 +811,8 @@ class _Checker:
                     "it is a road, river or park", area_m2=area, geometry=piece)
 
     def check_slivers(self) -> None:
-        rows = np.flatnonzero(np.array([s is not None for s in self.shapes], dtype=bool))
+        rows = np.flatnonzero(np.array([s is not None for s in self.shapes], dtype=bool)
+                              & self.in_focus)
         if not len(rows):
             return
         areas = self.metric.areas(self.shapes[rows])

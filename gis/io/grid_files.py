@@ -4,10 +4,12 @@ checks and optional repairs."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyogrio
 import shapely
 
@@ -166,8 +168,8 @@ def _repair(geoms: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, list[str]
     return geoms, notes
 
 
-def grids_to_file(grids: gpd.GeoDataFrame, path: str | Path, *, level: str | None = None
-                  ) -> int:
+def grids_to_file(grids: gpd.GeoDataFrame, path: str | Path, *, level: str | None = None,
+                  extra: Sequence[str] = ()) -> int:
     """Write grids to GeoJSON, GeoPackage or Shapefile, chosen by extension.
 
     Parameters
@@ -181,6 +183,8 @@ def grids_to_file(grids: gpd.GeoDataFrame, path: str | Path, *, level: str | Non
         back under its full name).  An existing file is replaced.
     level
         Write only grids of this level.
+    extra
+        Columns written after the grid properties (e.g. a proposal's ``expected_cases``).
 
     Returns
     -------
@@ -198,9 +202,12 @@ def grids_to_file(grids: gpd.GeoDataFrame, path: str | Path, *, level: str | Non
     if level is not None and level not in ALL_LEVELS:
         raise InputError(f"unknown level {level!r}", field="level", fix=_level_fix(level))
     frame = _with_properties(grids, source="the layer")
+    for column in extra:
+        if column in grids:
+            frame[column] = grids[column].to_numpy()
     if level is not None:
         frame = frame[frame["level"] == level]
-    frame = frame[list(PROPERTIES + COUNTS) + [frame.geometry.name]]
+    frame = frame[list(PROPERTIES + COUNTS) + [c for c in extra if c in frame] + [frame.geometry.name]]
     frame = frame.to_crs(_WGS84) if frame.crs is not None else frame.set_crs(_WGS84)
     geoms = [_as_multipolygon(g) for g in frame.geometry]
     frame = frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=_WGS84))
@@ -246,3 +253,36 @@ def problems_to_geojson(problems: gpd.GeoDataFrame, path: str | Path) -> int:
         raise InputError(f"cannot write {path}: {str(exc).splitlines()[0]}",
                          fix="check that the folder exists and is writable") from None
     return len(frame)
+
+
+def version_diff_to_file(changes: gpd.GeoDataFrame, cases: pd.DataFrame, path: str | Path) -> list[Path]:
+    """Write two versions' differences for QGIS or Excel: the changed grids
+    (:data:`gis.core.versions.CHANGE_COLUMNS`) and the open cases that would change hands.
+
+    ``.gpkg`` holds both, as layers ``grid_changes`` and ``case_moves`` (a table);
+    ``.geojson``/``.json`` holds the grids, with the cases beside it as ``<name>_cases.csv``
+    (UTF-8 with BOM, codes as text). Returns the files written.
+    """
+    path = Path(path)
+    driver = _driver_for(path)
+    if driver not in ("GPKG", "GeoJSON"):
+        raise InputError(f"cannot write a version diff to {path.name}", field="out",
+                         fix="use a .gpkg (both tables) or .geojson (grids, with a _cases.csv beside it) file")
+    frame = changes.copy()
+    for column in ("code", "name", "level", "parent_code", "change", "change_zh"):
+        frame[column] = frame[column].astype("string")
+    frame = frame.set_geometry(gpd.GeoSeries([_as_multipolygon(g) for g in frame.geometry], index=frame.index,
+                                             crs=_WGS84))
+    table = cases.astype("string")
+    try:
+        if driver == "GPKG":
+            frame.to_file(path, driver="GPKG", layer="grid_changes", engine="pyogrio", geometry_type="MultiPolygon")
+            pyogrio.write_dataframe(table, path, layer="case_moves", driver="GPKG", append=True)
+            return [path]
+        frame.to_file(path, driver="GeoJSON", engine="pyogrio", geometry_type="MultiPolygon")
+    except _FILE_ERRORS as exc:
+        raise InputError(f"cannot write {path}: {str(exc).splitlines()[0]}",
+                         fix="check that the folder exists and is writable") from None
+    beside = path.with_name(f"{path.stem}_cases.csv")
+    table.to_csv(beside, index=False, encoding="utf-8-sig")
+    return [path, beside]

@@ -32,6 +32,9 @@ _VENDORED: Mapping[str, str] = MappingProxyType({
     "markerclusterjs": "leaflet.markercluster/dist/leaflet.markercluster.js",
     "markerclustercss": "leaflet.markercluster/dist/MarkerCluster.css",
     "markerclusterdefaultcss": "leaflet.markercluster/dist/MarkerCluster.Default.css",
+    # folium.plugins.Draw: drawing and reshaping micro-grids on the planning page.
+    "leaflet_draw_js": "leaflet.draw/dist/leaflet.draw.js",
+    "leaflet_draw_css": "leaflet.draw/dist/leaflet.draw.css",
 })
 # Assets folium.Map lists by default that no map here uses: Bootstrap and
 # glyphicons (folium's own widgets), Font Awesome and awesome-markers (only

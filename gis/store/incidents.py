@@ -217,17 +217,6 @@ def save_incidents_direct(conn, incidents: pd.DataFrame, events: pd.DataFrame, *
     return len(frame)
 
 
-def fetch_incident_points(conn) -> pd.DataFrame:
-    return pd.DataFrame(db.fetch_all(conn, "fetch_incident_points"), columns=["id", "lon", "lat"])
-
-
-def save_incident_assignments(conn, assignments: pd.DataFrame, *, version_id: int) -> int:
-    db.execute(conn, "save_reassigned_table")
-    _copy_frame(conn, "reassigned", assignments,
-                ["id", "micro_code", "exclusive_code", "suggested_code", "suggested_distance_m"])
-    return db.execute(conn, "save_incident_assignments", {"version_id": version_id})
-
-
 def fetch_incident(conn, *, source: str, external_id: str) -> dict[str, Any] | None:
     return db.fetch_one(conn, "fetch_incident", {"source": source, "external_id": external_id})
 

@@ -75,6 +75,8 @@ from gis.workflows.demo import (  # noqa: F401
     load_demo_incidents,
 )
 from gis.workflows.grids import (  # noqa: F401
+    MOVE_COLUMNS,
+    Activation,
     GridImport,
     active_grids,
     exclusive_partners,
@@ -86,7 +88,7 @@ from gis.workflows.grids import (  # noqa: F401
     import_grids,
     import_staff,
     locate,
-    reassign_incidents,
+    open_case_placements,
     save_grid_layer,
     validate_grid_file,
     validate_grid_layer,
@@ -141,6 +143,41 @@ from gis.workflows.operations import (  # noqa: F401
     unassigned_queue,
     verify_incident,
 )
+from gis.workflows.planning import (  # noqa: F401
+    DRAFT_LEVELS,
+    WHAT_IF_COLUMNS,
+    WHAT_IF_MONTHS,
+    Draft,
+    DraftArea,
+    StaleDraft,
+    VersionDiff,
+    WhatIf,
+    activate_version,
+    check_draft,
+    commit_draft,
+    diff_versions,
+    discard_draft,
+    draft,
+    draft_area,
+    drafts,
+    export_version_diff,
+    grid_versions,
+    save_draft,
+    take_draft,
+    what_if,
+)
+from gis.workflows.planning_files import (  # noqa: F401
+    MAX_UPLOAD_BYTES,
+    UPLOAD_TYPES,
+    read_grid_upload,
+)
+from gis.workflows.proposals import (  # noqa: F401
+    PROPOSAL_LEVELS,
+    Proposal,
+    propose_draft,
+    propose_grids,
+    write_proposal,
+)
 from gis.workflows.worklist import (  # noqa: F401
     WORK_LIST_COLUMNS,
     WorkList,
@@ -156,7 +193,7 @@ __all__ = [
     'start_server', 'stop_server', 'server_url', 'server_status', 'backup_database', 'restore_database',
     'GridImport', 'validate_grid_layer',
     'save_grid_layer', 'import_grids', 'validate_grid_file', 'fetch_grids', 'exclusive_partners', 'export_grids', 'import_staff',
-    'fetch_staff', 'locate', 'reassign_incidents', 'grid_version', 'grid_tree', 'active_grids',
+    'fetch_staff', 'locate', 'open_case_placements', 'Activation', 'MOVE_COLUMNS', 'grid_version', 'grid_tree', 'active_grids',
     'IncidentImport', 'DispatchContext', 'dispatch_context', 'prepare_incidents', 'assignees',
     'store_incidents', 'import_incidents', 'receive_incident', 'set_incident_status', 'escalate_overdue',
     'incident_history', 'export_incidents', 'CASE_EXPORT_COLUMNS', 'CASE_EXPORT_FORMATS', 'CASE_EXPORT_XLSX_MAX_ROWS',
@@ -172,4 +209,9 @@ __all__ = [
     'record_visit', 'report_department', 'request_extension', 'return_incident', 'rework_incident',
     'satisfaction', 'satisfaction_rate', 'supervise_incident', 'unassigned_queue', 'verify_incident',
     'WORK_LIST_COLUMNS', 'WorkList', 'work_list',
+    'DRAFT_LEVELS', 'WHAT_IF_COLUMNS', 'WHAT_IF_MONTHS', 'Draft', 'DraftArea', 'StaleDraft', 'VersionDiff', 'WhatIf',
+    'activate_version', 'check_draft', 'commit_draft', 'diff_versions', 'discard_draft', 'draft', 'draft_area',
+    'drafts', 'export_version_diff', 'grid_versions', 'save_draft', 'take_draft', 'what_if',
+    'MAX_UPLOAD_BYTES', 'UPLOAD_TYPES', 'read_grid_upload',
+    'PROPOSAL_LEVELS', 'Proposal', 'propose_draft', 'propose_grids', 'write_proposal',
 ]

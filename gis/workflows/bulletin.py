@@ -215,7 +215,7 @@ def period_bulletin(services: Services, kind: str, period: str | None = None, *,
     sources = (channel,) if channel else None
     with services.connection() as conn:
         version = services.version(conn)
-        grids, tree = version.grids, version.tree
+        grids, tree = version.grids, version.history
         office = _office(grids, street)
         flt = metrics.CaseFilter(since=current.since, until=current.until, sources=sources, unit=street)
         prev_flt = metrics.CaseFilter(since=before.since, until=before.until, sources=sources, unit=street)
@@ -223,7 +223,7 @@ def period_bulletin(services: Services, kind: str, period: str | None = None, *,
         previous_stats, previous_extra = store.fetch_period_stats(conn, _params(services, conn, prev_flt,
                                                                                 previous_now))
     table = _community_table(stats, previous_stats, grids, tree, street=street, min_due=min_due)
-    worst_micro = _worst_micro(stats, grids, tree, street=street, worst=worst)
+    worst_micro = _worst_micro(stats, version.history_grids, tree, street=street, worst=worst)
     totals, previous_totals = metrics.totals(stats), metrics.totals(previous_stats)
     for record, more in ((totals, extra), (previous_totals, previous_extra)):
         record.update({k: more.get(k) for k in ("visited", "satisfied")})
@@ -289,8 +289,8 @@ def _worst_micro(stats: pd.DataFrame, grids: pd.DataFrame, tree, *, street: str 
     micro = micro[micro["received"] > 0]
     names = grids.set_index("code")["name"]
     micro["community"] = micro["code"].map(tree.unit_of_micro("community")).map(names)
-    return micro.sort_values(["overdue", "open", "completion_rate"], ascending=[False, False, True]).head(
-        worst).reset_index(drop=True)
+    return micro.sort_values(["overdue", "open", "completion_rate", "code"], ascending=[False, False, True, True],
+                             kind="stable").head(worst).reset_index(drop=True)
 
 
 def _map_png(bulletin: Bulletin, grids: gpd.GeoDataFrame) -> bytes:

@@ -42,6 +42,10 @@ class GridVersion:
 
     id: int
     _grids: gpd.GeoDataFrame = field(repr=False)
+    #: Grids of earlier committed versions that this one no longer has (code, name, level,
+    #: parent_code, households, population; each code as its latest version had it, without
+    #: geometry): closed cases keep such codes.
+    _earlier: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def grids(self) -> gpd.GeoDataFrame:
@@ -56,6 +60,27 @@ class GridVersion:
     def tree(self) -> GridTree:
         """Parent/child lookups over the version."""
         return GridTree(self._grids)
+
+    @cached_property
+    def history(self) -> GridTree:
+        """The tree cases roll up through: this version's grids and the codes only earlier versions
+        had, under the parents they had then (a code keeps its parent across versions), so a
+        closed case of a retired micro-grid counts where it was when it was handled."""
+        if self._earlier is None or not len(self._earlier):
+            return self.tree
+        columns = ["code", "name", "level", "parent_code"]
+        return GridTree(pd.concat([self._grids[columns], self._earlier[columns]], ignore_index=True))
+
+    @property
+    def history_grids(self) -> gpd.GeoDataFrame:
+        """:attr:`grids` and, without geometry, the grids only earlier versions had (the units
+        of :attr:`history`): for tables of past periods, not for maps."""
+        if self._earlier is None or not len(self._earlier):
+            return self.grids
+        earlier = gpd.GeoDataFrame(self._earlier,
+                                   geometry=gpd.GeoSeries([None] * len(self._earlier), crs=self._grids.crs))
+        return gpd.GeoDataFrame(pd.concat([self._grids, earlier], ignore_index=True), geometry="geometry",
+                                crs=self._grids.crs)
 
     @cached_property
     def index(self) -> GridIndex:
@@ -110,19 +135,19 @@ class Services:
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, principal: access.Principal | None = None,
-             maxconn: int = 8, wait_s: float = 30.0, check_schema: bool = True) -> "Services":
+             maxconn: int = 8, wait_s: float = 30.0, check_schema: bool = True) -> Services:
         """Connect to the configured database: ``DATABASE_URL``, or the embedded server (started if needed)."""
         return cls.for_url(database_url(settings), principal=principal, maxconn=maxconn, wait_s=wait_s,
                            check_schema=check_schema)
 
     @classmethod
     def for_url(cls, url: str, *, principal: access.Principal | None = None, maxconn: int = 8,
-                wait_s: float = 30.0, check_schema: bool = True) -> "Services":
+                wait_s: float = 30.0, check_schema: bool = True) -> Services:
         """Services on the database at ``url``."""
         return cls(db.Database(url, maxconn=maxconn, wait_s=wait_s, role=migrate.APP_ROLE),
                    principal=principal, check_schema=check_schema)
 
-    def as_user(self, principal: access.Principal | None) -> "Services":
+    def as_user(self, principal: access.Principal | None) -> Services:
         """The same pool and caches, for ``principal`` (cheap: the app binds one per page run)."""
         bound = copy.copy(self)
         bound.principal = principal
@@ -203,7 +228,8 @@ class Services:
             if cached is not None:
                 self._versions.move_to_end(key)
                 return cached
-        loaded = GridVersion(version_id, store.fetch_grids(conn, version_id=version_id))
+        loaded = GridVersion(version_id, store.fetch_grids(conn, version_id=version_id),
+                             store.fetch_earlier_grids(conn, version_id=version_id))
         with self._lock:
             cached = self._versions.setdefault(key, loaded)
             self._versions.move_to_end(key)
@@ -211,10 +237,16 @@ class Services:
                 self._versions.popitem(last=False)
         return cached
 
+    def forget(self, version_id: int) -> None:
+        """Drop a version's cached lookups (its earlier codes change when another version is committed)."""
+        with self._lock:
+            for key in [k for k in self._versions if k[0] == version_id]:
+                del self._versions[key]
+
     def close(self) -> None:
         self.database.close()
 
-    def __enter__(self) -> "Services":
+    def __enter__(self) -> Services:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -19,10 +19,11 @@ from gis.workflows.context import Services
 
 def _params(services: Services, conn, flt: metrics.CaseFilter, now: datetime | None) -> dict[str, Any]:
     """The filter's SQL parameters; a unit becomes the micro-grids under it (through the cached
-    tree), an exclusive grid (专属网格) its own cases."""
+    history tree: a retired micro-grid's closed cases stay in the unit they were in), an
+    exclusive grid (专属网格) its own cases."""
     micro = exclusive = None
     if flt.unit:
-        tree = services.version(conn).tree
+        tree = services.version(conn).history
         if flt.unit not in tree.level:
             raise InputError(f"grid '{flt.unit}' is not in the active grids", field="unit")
         if tree.level[flt.unit] == "exclusive":
@@ -60,7 +61,7 @@ def unit_stats(services: Services, flt: metrics.CaseFilter, *, level: str, withi
     with services.connection() as conn:
         version = services.version(conn)
         stats = store.fetch_micro_stats(conn, _params(services, conn, flt, now))
-    return metrics.rollup(stats, version.grids, level=level, within=within, tree=version.tree)
+    return metrics.rollup(stats, version.grids, level=level, within=within, tree=version.history)
 
 
 HEAT_LAYERS = {"hazard": "安全隐患", "garbage": "垃圾/环境卫生", "unresolved": "未办结"}
@@ -168,7 +169,7 @@ def situation(services: Services, flt: metrics.CaseFilter, *, level: str | None,
         categories = _category_counts(conn, params)
         series = _kpi_series(conn, params, flt)
     units = None if level is None else metrics.rollup(stats, version.grids, level=level, within=within,
-                                                          tree=version.tree)
+                                                          tree=version.history)
     return Situation({"current": current, "previous": previous}, units, heat, daily, categories, series)
 
 

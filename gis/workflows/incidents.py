@@ -388,7 +388,7 @@ def case_export_conditions(services: Services, flt: metrics.CaseFilter, *, searc
     """The filter as (condition, value) pairs in Chinese, as the export writes it into the file."""
     cats = case_category_names()
     with services.connection() as conn:
-        tree = services.version(conn).tree
+        tree = services.version(conn).history
     if flt.unit:
         level = LEVEL_NAMES_ZH.get(tree.level.get(flt.unit, ""), "")
         unit = f"{tree.name.get(flt.unit, flt.unit)}（{level} {flt.unit}）"
@@ -457,7 +457,7 @@ def export_cases(services: Services, flt: metrics.CaseFilter, out: BinaryIO | st
     cats, tiers = case_category_names(), {code: t.label_zh for code, t in rules.tiers.items()}
     statuses = {s: lifecycle.status_name_zh(s) for s in lifecycle.STATUSES}
     with services.connection() as conn:
-        tree = services.version(conn).tree
+        tree = services.version(conn).history
         params = dashboards._params(services, conn, flt, now)
         if fmt == "xlsx":
             total = store.fetch_cases_export_count(conn, params, search=search or None, open_only=open_only)

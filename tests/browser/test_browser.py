@@ -88,6 +88,9 @@ def serving(database_url: str, *, log_name: str = "streamlit.log"):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("GIS_HOME", "GIS_PORT")}
     env["DATABASE_URL"] = database_url
+    # a file changed on disk mid-test (another checkout user, an editor) would restart the
+    # browser's session and show the sign-in form: the served app never watches its files
+    env["STREAMLIT_SERVER_FILE_WATCHER_TYPE"] = "none"
     log = OUTPUT / log_name
     with log.open("w") as out:
         # no --server.address: .streamlit/config.toml makes the app listen on loopback only

@@ -552,7 +552,7 @@ def test_signing_in_opens_the_requested_page_and_signing_out_forgets_the_session
     ("community", ["态势地图", "工单", "工单处置", "通报", "系统状态"]),
     ("gridworker", ["态势地图", "工单", "工单处置", "通报", "系统状态"]),
     ("dispatcher", ["态势地图", "工单", "工单处置", "待分派", "通报", "系统状态"]),
-    ("planner", ["态势地图", "工单", "通报", "系统状态"]),
+    ("planner", ["态势地图", "工单", "通报", "网格规划", "系统状态"]),
     ("analyst", ["态势地图", "工单", "通报", "系统状态"]),
     ("admin", ["审计日志", "系统状态"]),
 ])

@@ -100,24 +100,6 @@ SELECT (SELECT count(*) FROM fresh) AS inserted, (SELECT count(*) FROM updated) 
            AS older_lines,
        (SELECT count(*) FROM matched WHERE older) AS older;
 
--- name: fetch_incident_points
-SELECT id, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM incident;
-
--- name: save_incident_assignments
--- re-assignment after a new grid version: rows staged in 'reassigned'
-UPDATE incident i
-SET micro_code = r.micro_code, exclusive_code = r.exclusive_code, suggested_code = r.suggested_code,
-    suggested_distance_m = r.suggested_distance_m, grid_version_id = %(version_id)s
-FROM reassigned r
-WHERE r.id = i.id
-  AND (i.micro_code, i.exclusive_code, i.grid_version_id) IS DISTINCT FROM (r.micro_code, r.exclusive_code, %(version_id)s);
-
--- name: save_reassigned_table
-CREATE TEMP TABLE reassigned (
-    id bigint PRIMARY KEY, micro_code text, exclusive_code text, suggested_code text,
-    suggested_distance_m double precision
-) ON COMMIT DROP;
-
 -- name: fetch_incident
 SELECT id, source, external_id, category, status, tier, priority, description, address, reported_at, due_at,
        closed_at, ST_X(geom) AS lon, ST_Y(geom) AS lat, input_crs, micro_code, exclusive_code, suggested_code,
