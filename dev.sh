@@ -88,7 +88,7 @@ setup_venv() {
     if [ ! -f "$stamp" ]; then
         say "installing Python packages into .venv (pinned by constraints.txt)"
         "$VENV/bin/python" -m pip install -q --upgrade pip
-        "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[test]"
+        "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[test,notebooks]"
         rm -f "$VENV"/.installed-*
         touch "$stamp"
     fi
