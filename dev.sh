@@ -3,6 +3,7 @@
 #
 #   ./dev.sh demo    set everything up, load the demo district, serve the app on :8501
 #   ./dev.sh test    set everything up and run every test
+#   ./dev.sh lab     set everything up and open JupyterLab on notebooks/ (analysts; on 127.0.0.1)
 #   ./dev.sh setup   only install what is missing (system packages, .venv)
 #
 # Each step checks first and is skipped when already done, so a second run is fast.
@@ -115,7 +116,11 @@ case "$cmd" in
         setup
         setup_browser
         exec "$VENV/bin/python" -m pytest "$@" ;;
+    lab)
+        # the notebooks connect by themselves (DATABASE_URL, else the embedded server), as an analyst
+        setup
+        exec "$VENV/bin/python" -m jupyter lab notebooks/ --no-browser --ip 127.0.0.1 "$@" ;;
     *)
-        sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
         [ "$cmd" = help ] || exit 2 ;;
 esac

@@ -237,8 +237,14 @@ def cmd_grids_propose(args: argparse.Namespace) -> int:
 
 
 def cmd_grids_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gis.workflows import scale
     with workflows.connect(maxconn=2) as services:
-        n = workflows.export_grids(services, args.path, level=args.level)
+        if args.version is not None or Path(args.path).suffix.lower() == ".parquet":
+            n = scale.export_grids_file(services, args.path, version_id=args.version, level=args.level)
+        else:
+            n = workflows.export_grids(services, args.path, level=args.level)
     print(f"{n} grids written to {args.path}")
     return 0
 
@@ -400,9 +406,26 @@ def cmd_incidents_import(args: argparse.Namespace) -> int:
 
 
 def cmd_incidents_export(args: argparse.Namespace) -> int:
+    if args.format == "parquet":
+        return _export_history(args)
     with workflows.connect(maxconn=2) as services:
         n = workflows.export_incidents(services, args.path, fmt=args.format)
     print(f"{n} incidents written to {args.path}")
+    return 0
+
+
+def _export_history(args: argparse.Namespace) -> int:
+    """``incidents export DIR --format parquet``: GeoParquet partitioned by month, streamed."""
+    from gis.workflows import scale
+    progress, close = _tqdm_progress()
+    with workflows.connect(maxconn=2) as services:
+        try:
+            done = scale.export_history(services, args.path, progress=progress)
+        finally:
+            close()
+    span = f", {done.months[0]} – {done.months[-1]}" if done.months else ""
+    print(f"{done.rows} incidents written to {done.directory} as GeoParquet: {len(done.files)} files, "
+          f"{len(done.months)} months{span}")
     return 0
 
 
@@ -492,6 +515,44 @@ def cmd_repeats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_aggregate(args: argparse.Namespace) -> int:
+    """``aggregate DIR``: counts per grid × period of a GeoParquet history, on Dask (or in this process)."""
+    from gis.core import scale as core_scale
+    from gis.io import history_files
+    from gis.io.paths import writable_path
+    from gis.workflows import scale
+
+    core_scale.check_level(args.level)                     # bad input fails before any cluster starts
+    core_scale.check_period(args.by)
+    history_files.counts_format(args.out)
+    writable_path(args.out, field="--out")
+    history_files.history_files(args.directory)
+    if args.grids:
+        grids = history_files.grids_from_parquet(args.grids)
+    else:
+        with workflows.connect(maxconn=1) as services:
+            grids = scale.grids_of_version(services, version_id=args.version)
+    progress, close = _tqdm_progress()
+    try:
+        if args.scheduler is None and args.workers == 0:
+            result = scale.aggregate_history(args.directory, grids=grids, level=args.level, by=args.by,
+                                             categories=args.category, by_category=args.by_category,
+                                             progress=progress)
+        else:
+            with scale.dask_client(scheduler=args.scheduler, workers=args.workers) as client:
+                result = scale.aggregate_history(args.directory, grids=grids, level=args.level, by=args.by,
+                                                 categories=args.category, by_category=args.by_category,
+                                                 client=client, progress=progress)
+    finally:
+        close()
+    history_files.write_counts(result.counts, args.out)
+    rate = result.points / result.seconds if result.seconds > 0 else 0.0
+    print(f"{result.points} points in {result.partitions} partitions on {result.where}: {result.seconds:.1f} s "
+          f"({rate:,.0f} points/s); {result.outside} outside every micro-grid; {len(result.counts)} rows "
+          f"({args.level} × {args.by}) written to {args.out}")
+    return 0
+
+
 # -- the parser ----------------------------------------------------------------------
 
 
@@ -571,9 +632,11 @@ def register_more(verbs: argparse._SubParsersAction) -> None:
     pr.add_argument("--out", metavar="FILE", help="write the proposed micro-grids (.geojson, .gpkg, .shp)")
     pr.add_argument("--draft", action="store_true", help="open the proposal as a planner's draft of the area")
     pr.set_defaults(func=cmd_grids_propose)
-    ex = gv.add_parser("export", help="write the active grids (by file extension)")
+    ex = gv.add_parser("export", help="write the active grids (by file extension: .geojson, .gpkg, .shp, "
+                                      ".parquet for GeoParquet)")
     ex.add_argument("path")
     ex.add_argument("--level", choices=list(ALL_LEVELS))
+    ex.add_argument("--version", type=int, metavar="ID", help="the grids of this version (default the active one)")
     ex.set_defaults(func=cmd_grids_export)
 
     sp = verbs.add_parser("staff", help="the grid staff roster")
@@ -630,9 +693,11 @@ def register_more(verbs: argparse._SubParsersAction) -> None:
     ii.add_argument("--source", help="the channel, when the file has no source column (e.g. 12345)")
     ii.add_argument("--rejects", metavar="CSV", help="write refused rows (line, field, reason, raw) here")
     ii.set_defaults(func=cmd_incidents_import)
-    ie = iv.add_parser("export", help="write incidents (CSV, GeoJSON or Open311 JSON)")
-    ie.add_argument("path")
-    ie.add_argument("--format", choices=["csv", "geojson", "open311"])
+    ie = iv.add_parser("export", help="write incidents (CSV, GeoJSON, Open311 JSON, or a folder of GeoParquet "
+                                      "partitioned by month)")
+    ie.add_argument("path", help="the file, or with --format parquet a new or empty folder")
+    ie.add_argument("--format", choices=["csv", "geojson", "open311", "parquet"],
+                    help="default from the extension; parquet: DIR/month=YYYY-MM/part-NNN.parquet (WGS-84)")
     ie.set_defaults(func=cmd_incidents_export)
     iss = iv.add_parser("set-status", help="move a case along its lifecycle")
     iss.add_argument("source")
@@ -670,8 +735,8 @@ def register_more(verbs: argparse._SubParsersAction) -> None:
                     help="cases, or cases per 1,000 households")
     hp.add_argument("--permutations", type=int, default=999)
     hp.add_argument("--seed", type=int, default=0)
-    hp.add_argument("--p-value", dest="p_value", default="permutation", choices=["permutation", "normal"],
-                    help="which p the classes use: the permutation p (default) or the normal p of z (ArcGIS)")
+    hp.add_argument("--p-value", dest="p_value", default="normal", choices=["normal", "permutation"],
+                    help="which p the classes use: the normal p of z, as ArcGIS (default), or the stricter permutation p")
     hp.add_argument("--out", required=True, help="FILE.csv or FILE.geojson")
     hp.set_defaults(func=cmd_hotspots)
 
@@ -686,6 +751,25 @@ def register_more(verbs: argparse._SubParsersAction) -> None:
     rpp.add_argument("--source", help="one channel; default all")
     rpp.add_argument("--out", required=True, help="FILE.csv or FILE.geojson")
     rpp.set_defaults(func=cmd_repeats)
+
+    agp = verbs.add_parser("aggregate", help="city scale: counts per grid × day/week/month of a GeoParquet history "
+                                             "(incidents export DIR --format parquet) on a Dask cluster")
+    agp.add_argument("directory", metavar="DIR", help="the GeoParquet history (a folder of month=YYYY-MM parts)")
+    agp.add_argument("--level", required=True, metavar="L", help="district, street, community, grid or micro")
+    agp.add_argument("--by", default="week", metavar="PERIOD",
+                     help="day (2026-05-01), week (ISO, 2026-W05) or month (2026-05), China time; default week")
+    agp.add_argument("--category", nargs="+", metavar="C", help="only these category codes; default all")
+    agp.add_argument("--by-category", action="store_true", help="count each category apart (a category column)")
+    where = agp.add_mutually_exclusive_group()
+    where.add_argument("--grids", metavar="FILE.parquet", help="the grids (python -m gis grids export FILE.parquet); "
+                                                               "no database needed")
+    where.add_argument("--version", type=int, metavar="ID", help="a stored grid version (default the active one)")
+    run = agp.add_mutually_exclusive_group()
+    run.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="a running Dask scheduler (dask-scheduler)")
+    run.add_argument("--workers", type=int, default=2, metavar="N",
+                     help="workers of a local cluster (default 2; 0: in this process, without Dask)")
+    agp.add_argument("--out", required=True, metavar="FILE", help="FILE.csv or FILE.parquet")
+    agp.set_defaults(func=cmd_aggregate)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,12 +29,15 @@ class Settings:
         Fixed port for the embedded server (``GIS_PORT``), or None to pick a free one.
     pg_bin
         Folder of ``initdb``/``pg_ctl`` (``GIS_PG_BIN``), or None to search.
+    analyst
+        The analyst account notebooks run for (``GIS_ANALYST``), or None for the only one.
     """
 
     database_url: str | None
     gis_home: Path
     port: int | None
     pg_bin: Path | None
+    analyst: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -55,4 +58,5 @@ class Settings:
             gis_home=Path(home).expanduser().resolve() if home else PROJECT_ROOT / ".pgdata",
             port=port,
             pg_bin=Path(pg_bin) if pg_bin else None,
+            analyst=env.get("GIS_ANALYST", "").strip() or None,
         )

@@ -26,7 +26,7 @@ import streamlit as st
 from gis import maps, workflows
 from gis.core.access import Principal
 from gis.core.metrics import CaseFilter
-from gis.workflows import Services
+from gis.workflows import Services, analytics
 
 TTL_S = 60
 CacheKey = tuple[str, str | None]
@@ -199,3 +199,42 @@ def work_list(user: Principal, unit: str | None, bucket: str | None = None) -> w
 @st.cache_data(ttl=30, max_entries=64, show_spinner=False)
 def _work_list(key: CacheKey, _user: Principal, unit: str | None, bucket: str | None) -> workflows.WorkList:
     return workflows.work_list(for_user(_user), unit=unit, bucket=bucket, limit=WORKLIST_ROWS)
+
+
+#: Hot spots (999 permutations) and repeat locations are read again after 5 minutes.
+ANALYTICS_TTL_S = 300
+
+
+def hot_spots(user: Principal, flt: CaseFilter, level: str, within: str | None, *,
+              p_value: str = "normal") -> pd.DataFrame:
+    """Gi* hot and cold spots per grid at ``level`` under ``within`` (None: the whole view) of the
+    filter's period, categories and sources: :func:`gis.workflows.analytics.hot_spots_job`, the
+    CLI's ``hotspots``, under ``user``'s row-level security, without geometry (the map has its
+    shapes); ``p_value`` is the job's (which p decides the classes). Cached per scope, grid
+    version, period, categories, sources, level, ``within`` and ``p_value``."""
+    version_id = workflows.grid_version(for_user(user)).id
+    return _hot_spots(user.cache_key, user, version_id, flt.since, flt.until, flt.categories, flt.sources,
+                      level, within, p_value)
+
+
+@st.cache_data(ttl=ANALYTICS_TTL_S, max_entries=64, show_spinner=False)
+def _hot_spots(key: CacheKey, _user: Principal, version_id: int, since, until, categories: tuple[str, ...] | None,
+               sources: tuple[str, ...] | None, level: str, within: str | None, p_value: str) -> pd.DataFrame:
+    spots = analytics.hot_spots_job(for_user(_user), level=level, since=since, until=until, category=categories,
+                                    source=sources, within=within, p_value=p_value)
+    return pd.DataFrame(spots.drop(columns="geometry"))
+
+
+def repeats(user: Principal, flt: CaseFilter, *, k: int = 3, d_m: float = 30.0, t_days: float = 30.0) -> pd.DataFrame:
+    """高频点位 of the filter's period, categories and sources that ``user`` may see (the same
+    category ≥ ``k`` times within ``d_m`` metres and ``t_days`` days), with grid and responsible
+    worker: :func:`gis.workflows.analytics.repeats`, the CLI's ``repeats``. Cached per scope,
+    period, categories, sources and rule."""
+    return _repeats(user.cache_key, user, flt.since, flt.until, flt.categories, flt.sources, k, d_m, t_days)
+
+
+@st.cache_data(ttl=ANALYTICS_TTL_S, max_entries=32, show_spinner=False)
+def _repeats(key: CacheKey, _user: Principal, since, until, categories: tuple[str, ...] | None,
+             sources: tuple[str, ...] | None, k: int, d_m: float, t_days: float) -> pd.DataFrame:
+    return analytics.repeats(for_user(_user), since=since, until=until, k=k, d_m=d_m, t_days=t_days,
+                             category=categories, source=sources)

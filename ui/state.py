@@ -117,7 +117,7 @@ class MapView:
     basemap: str = "osm"
     metric: str = "received"
     scheme: str = "quantiles"
-    layers: str = "choropleth"  # a key of gis.maps.MAP_MODES: colour classes or heat
+    layers: str = "choropleth"  # a key of gis.maps.MAP_MODES: colour classes, heat, or Gi* hot spots
 
 
 def view_from_url() -> MapView:

@@ -18,6 +18,13 @@ What makes the history look like a street office's:
   housing weighs more for ground locks and fire / electric / gas hazards).
   About 1.5 % fall just outside every micro-grid (roads, the district edge):
   the importer stores them as *unassigned*.
+- **Repeat locations and emerging trends** (what the analysts' notebooks look for): a few
+  dozen fixed spots (a vendor at a market gate, a restaurant's gas cylinders, a broken
+  streetlight …) reported again and again within metres for one to four months; and a few
+  areas whose load changes over the last year: a building site whose complaints keep
+  growing, a night market that opened six weeks ago, an old compound renovated into quiet.
+  Both move existing cases of the right category and time, so the counts per category,
+  source and day stay as drawn.
 - **Time**: an hour-of-day profile per source (peaks 9–11 and 14–17; patrols
   only in working hours; 12345 and the residents' app also in the evening),
   fewer cases on days off (official calendar, 调休 included), more garbage in
@@ -165,6 +172,23 @@ _DENSITY_POWER = {"order.ground_lock": 1.0, "safety.fire": .7, "safety.electric"
                   "safety.gas": .7, "enterprise": -.5}
 _HOT_SIGMA_M = (100.0, 300.0)
 _UNASSIGNED_SHARE = 0.015
+# Repeat locations: one spot per this many cases (within the bounds), its category among these
+# (weights), active for 30-120 days with a report every 3-10 days, points within metres of it.
+_REPEAT_CASES_PER_SPOT, _REPEAT_SPOTS = 2500, (6, 60)
+_REPEAT_CATEGORIES = {"order.street_vending": 3, "order.illegal_parking": 2, "env.exposed_garbage": 2,
+                      "env.accumulated_garbage": 2, "safety.gas": 1, "safety.electric": 1,
+                      "municipal.streetlight": 1, "municipal.manhole": 1, "order.ground_lock": 1,
+                      "ad.flyer": 1}
+_REPEAT_DAYS, _REPEAT_EVERY_DAYS, _REPEAT_SIGMA_M = (30, 120), (3, 10), 6.0
+_REPEAT_PARTS = ("门口", "东侧", "西侧", "路口", "北侧", "南侧")
+# Emerging areas: (trend, categories, share of those categories' cases moved there at the peak).
+_WEEK_NS = 7 * 86400 * _NS_PER_S
+_TREND_AREAS = (
+    ("rising", ("env.dirty_road", "env.accumulated_garbage", "order.illegal_parking"), 0.06),   # building site
+    ("new", ("order.street_vending", "env.exposed_garbage"), 0.08),                          # night market
+    ("falling", ("safety.electric", "safety.fire", "safety.gas"), 0.06),                     # renovated compound
+)
+_TREND_SIGMA_M, _TREND_NEW_WEEKS, _TREND_SPAN_WEEKS = 120.0, 6, 52
 
 # --- lifecycle ------------------------------------------------------------------
 # Cases that stay open long past their deadline (stuck: waiting on a property owner, a
@@ -308,8 +332,12 @@ def demo_incidents(micro: gpd.GeoDataFrame, *, n: int, seed: int = 42,
     cat, src, reported_ns = cat[order], src[order], reported_ns[order]
 
     lon, lat, home, hot_of = layer.points(cat, codes, categories, np.random.default_rng([seed, 4]))
+    plant_rng = np.random.default_rng([seed, 9])
+    layer.plant_trends(lon, lat, home, hot_of, cat, codes, reported_ns, now, plant_rng)
+    spot_of = layer.plant_repeats(lon, lat, home, hot_of, cat, codes, reported_ns, plant_rng)
     text_rng = np.random.default_rng([seed, 5])
     address = layer.addresses(lon, lat, home, hot_of, text_rng)
+    layer.name_repeat_spots(address, spot_of, lon, lat, text_rng)
     description = _descriptions(cat, codes, categories, address, text_rng)
     priority = _priorities(cat, codes, categories, text_rng)
     phone = _phones(src, text_rng)
@@ -631,6 +659,89 @@ class _Layer:
         rows = np.flatnonzero(unassigned)
         home[rows], lon[rows], lat[rows] = self._outside(len(rows), rng)
         return lon, lat, home, hot_of
+
+    def _near(self, rows, cx, cy, sigma_m, rng, lon, lat, home, hot_of, *, tries: int = 20) -> np.ndarray:
+        """Move ``rows`` to Gaussian offsets around (cx, cy) (per row) that land in a micro-grid;
+        returns the rows moved (the others, after ``tries`` draws, stay where they were)."""
+        todo, moved = np.arange(len(rows)), []
+        for _ in range(tries):
+            if not len(todo):
+                break
+            px = cx[todo] + rng.normal(0, 1, len(todo)) * sigma_m / self.m_lon
+            py = cy[todo] + rng.normal(0, 1, len(todo)) * sigma_m / self.m_lat
+            found = self.micro_of(px, py)
+            ok = found >= 0
+            r = rows[todo[ok]]
+            lon[r], lat[r], home[r], hot_of[r] = px[ok], py[ok], found[ok], -1
+            moved.append(r)
+            todo = todo[~ok]
+        return np.concatenate(moved) if moved else np.empty(0, dtype=np.int64)
+
+    def _centres(self, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``k`` points in micro-grids drawn by households × density (where people live and shop)."""
+        weight = self.households * self.density
+        home = rng.choice(len(self.geoms), size=k, p=weight / weight.sum())
+        x, y = self.points_in(home, rng)
+        return home, x, y
+
+    def plant_trends(self, lon, lat, home, hot_of, cat, codes, reported_ns, now: pd.Timestamp,
+                     rng: np.random.Generator) -> None:
+        """Areas whose load changes over the last year (in place): the share of their categories'
+        cases moved there rises linearly (``rising``), starts some weeks ago (``new``) or falls to
+        nothing (``falling``)."""
+        index = {code: c for c, code in enumerate(codes)}
+        now_ns = now.tz_convert("UTC").value
+        age_weeks = (now_ns - reported_ns) / _WEEK_NS
+        _, cx, cy = self._centres(len(_TREND_AREAS), rng)
+        for a, (trend, names, peak) in enumerate(_TREND_AREAS):
+            wanted = [index[n] for n in names if n in index]
+            if not wanted:
+                continue
+            ramp = np.clip(1 - age_weeks / _TREND_SPAN_WEEKS, 0, 1)
+            share = peak * {"rising": ramp, "new": (age_weeks < _TREND_NEW_WEEKS).astype(float),
+                            "falling": 1 - ramp}[trend]
+            rows = np.flatnonzero(np.isin(cat, wanted) & (rng.random(len(cat)) < share))
+            self._near(rows, np.full(len(rows), cx[a]), np.full(len(rows), cy[a]), _TREND_SIGMA_M, rng,
+                       lon, lat, home, hot_of)
+
+    def plant_repeats(self, lon, lat, home, hot_of, cat, codes, reported_ns,
+                      rng: np.random.Generator) -> np.ndarray:
+        """Fixed spots reported again and again (in place): for each, cases of its category in its
+        active window, one every few days, moved within metres of it. Returns the spot of each
+        row (-1: none)."""
+        spot_of = np.full(len(cat), -1, dtype=np.int64)
+        names = [n for n in _REPEAT_CATEGORIES if n in set(codes)]
+        if not names or not len(cat):
+            return spot_of
+        k = int(np.clip(round(len(cat) / _REPEAT_CASES_PER_SPOT), *_REPEAT_SPOTS))
+        weight = np.array([_REPEAT_CATEGORIES[n] for n in names], dtype=float)
+        chosen = rng.choice(len(names), size=k, p=weight / weight.sum())
+        _, cx, cy = self._centres(k, rng)
+        first, last = reported_ns.min(), reported_ns.max()
+        code_index = {code: c for c, code in enumerate(codes)}
+        for spot in range(k):
+            days = rng.uniform(*_REPEAT_DAYS)
+            start = rng.uniform(first, max(first, last - days * 86400 * _NS_PER_S))
+            window = (reported_ns >= start) & (reported_ns < start + days * 86400 * _NS_PER_S)
+            candidates = np.flatnonzero(window & (cat == code_index[names[chosen[spot]]]) & (spot_of < 0))
+            wanted = max(3, int(days / rng.uniform(*_REPEAT_EVERY_DAYS)))
+            if len(candidates) < 3:
+                continue
+            # spread over the window, as the same problem comes back
+            rows = candidates[np.linspace(0, len(candidates) - 1, min(wanted, len(candidates))).astype(np.int64)]
+            moved = self._near(rows, np.full(len(rows), cx[spot]), np.full(len(rows), cy[spot]),
+                               _REPEAT_SIGMA_M, rng, lon, lat, home, hot_of)
+            spot_of[moved] = spot
+        return spot_of
+
+    def name_repeat_spots(self, address: np.ndarray, spot_of: np.ndarray, lon, lat,
+                          rng: np.random.Generator) -> None:
+        """Reports of one repeat spot name it alike (in place): its first report's address and a side."""
+        for spot in np.unique(spot_of[spot_of >= 0]):
+            rows = np.flatnonzero(spot_of == spot)
+            base = str(address[rows[0]])
+            address[rows] = base if base.endswith(_REPEAT_PARTS) else base + _REPEAT_PARTS[
+                int(rng.integers(len(_REPEAT_PARTS)))]
 
     def _outside(self, k: int, rng: np.random.Generator):
         """Points just off a micro-grid's edge that no micro-grid covers (roads, the district edge).

@@ -43,8 +43,21 @@ from gis.maps.classes import (  # noqa: F401
 )
 from gis.maps.figure import (  # noqa: F401
     cjk_font,
+    draw_outlines,
     draw_map_figure,
     map_figure,
+    use_cjk_font,
+)
+from gis.maps.hotspots import (  # noqa: F401
+    HOT_SPOT_COLORS,
+    HOT_SPOT_LABELS,
+    HOT_SPOT_ORDER,
+    REPEAT_FIELDS,
+    HotSpotLegend,
+    hot_spot_counts,
+    hot_spot_layer,
+    repeat_layer,
+    repeats_table,
 )
 from gis.maps.situation import (  # noqa: F401
     MAP_MODES,
@@ -55,7 +68,9 @@ __all__ = [
     'VENDOR_DIR', 'VENDOR_URL', 'localise_assets', 'OfflineMap', 'asset_urls', 'Basemap', 'BASEMAPS',
     'base_map', 'display_frame', 'display_points', 'heat_layer', 'ClassLegend', 'choropleth_layer',
     'outline_layer', 'points_layer', 'simplify_coverage', 'tolerance_for_zoom', 'situation_map',
-    'NO_DATA_COLOR', 'Classes', 'classify', 'format_value', 'cjk_font', 'draw_map_figure', 'map_figure',
+    'NO_DATA_COLOR', 'Classes', 'classify', 'format_value', 'cjk_font', 'draw_outlines', 'use_cjk_font', 'draw_map_figure', 'map_figure',
     'CLUSTER_FROM', 'HEAT_GRADIENT', 'MAX_UNIT_LABELS', 'HeatLegend', 'UnitLabels', 'china_time_text',
     'heat_legend', 'unit_labels', 'MAP_MODES', 'STATUS_LEGEND', 'status_legend',
+    'HOT_SPOT_COLORS', 'HOT_SPOT_LABELS', 'HOT_SPOT_ORDER', 'REPEAT_FIELDS', 'HotSpotLegend', 'hot_spot_counts',
+    'hot_spot_layer', 'repeat_layer', 'repeats_table',
 ]

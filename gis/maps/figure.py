@@ -18,7 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from matplotlib import font_manager, patheffects, rc_context
+from matplotlib import font_manager, patheffects, rc_context, rcParams
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
@@ -74,6 +74,27 @@ def cjk_font() -> str:
     raise GisError("no font with Chinese glyphs is installed, so the map figure cannot be drawn",
                    fix="install one, e.g. the Debian package fonts-noto-cjk "
                        "(sudo apt-get install fonts-noto-cjk), then restart the app")
+
+
+def use_cjk_font() -> str:
+    """Make matplotlib draw Chinese text (titles, axes, legends) with :func:`cjk_font`, for
+    notebooks and scripts; returns the family."""
+    family = cjk_font()
+    rcParams["font.family"] = [family, "DejaVu Sans"]
+    rcParams["axes.unicode_minus"] = False  # the CJK fonts lack U+2212
+    return family
+
+
+def draw_outlines(ax, shapes: gpd.GeoDataFrame, *, labels: bool = True, crs=None) -> None:
+    """Outlines of ``shapes`` (e.g. the streets) over a matplotlib map, each named at a point
+    inside it (``name``), in ``crs`` when given; the axes' frame and ticks are hidden."""
+    shapes = shapes if crs is None else shapes.to_crs(crs)
+    shapes.boundary.plot(ax=ax, color="#444444", linewidth=0.7)
+    if labels:
+        for point, name in zip(shapes.representative_point(), shapes["name"]):
+            ax.annotate(name, (point.x, point.y), ha="center", va="center", fontsize=7.5, color="#222222",
+                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.6})
+    ax.set_axis_off()
 
 
 def _local_metres(geoms: gpd.GeoSeries) -> gpd.GeoSeries:

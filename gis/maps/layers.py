@@ -165,32 +165,51 @@ HEAT_GRADIENT: Mapping[float, str] = MappingProxyType({0.4: "blue", 0.6: "cyan",
                                                        1.0: "red"})
 
 
-class HeatLegend(MacroElement):
-    """The legend of one heat layer: what a cell counts and the colour bar, shown while the layer is on."""
+class LegendControl(MacroElement):
+    """A legend as a Leaflet control: the escaped HTML ``self.html`` (set by the subclass) in a
+    ``div`` of class ``css_class`` at ``position``. With ``layer`` it shows only while that layer
+    is on the map. ``prelude`` is script run once before the control is made (e.g. an SVG pattern
+    the legend and the layer share). Clicks and scrolls on it stay off the map."""
 
     _template = Template("""
         {% macro script(this, kwargs) %}
+            {{ this.prelude }}
             var {{ this.get_name() }} = L.control({position: {{ this.position|tojson }}});
             {{ this.get_name() }}.onAdd = function (map) {
-                var div = L.DomUtil.create("div", "gis-heat-legend");
+                var div = L.DomUtil.create("div", {{ this.css_class|tojson }});
                 div.innerHTML = {{ this.html|tojson }};
                 L.DomEvent.disableClickPropagation(div);
+                L.DomEvent.disableScrollPropagation(div);
+                {%- if this.layer is not none %}
                 var layer = {{ this.layer.get_name() }};
                 var sync = function () { div.style.display = map.hasLayer(layer) ? "" : "none"; };
                 map.on("overlayadd overlayremove", sync);
                 sync();
+                {%- endif %}
                 return div;
             };
             {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
         {% endmacro %}
     """)
 
-    def __init__(self, layer: folium.FeatureGroup, *, title: str, position: str = "topright") -> None:
+    def __init__(self, *, name: str, css_class: str, position: str = "topright", layer: Element | None = None,
+                 prelude: str = "") -> None:
         super().__init__()
-        self._name = "HeatLegend"
-        self.layer = layer
-        self.title = title
+        self._name = name
+        self.css_class = css_class
         self.position = position
+        self.layer = layer
+        self.prelude = prelude
+        self.html = ""
+
+
+class HeatLegend(LegendControl):
+    """The legend of one heat layer: what a cell counts and the colour bar, shown while the layer is on."""
+
+
+    def __init__(self, layer: folium.FeatureGroup, *, title: str, position: str = "topright") -> None:
+        super().__init__(name="HeatLegend", css_class="gis-heat-legend", position=position, layer=layer)
+        self.title = title
         gradient = getattr(layer, "gradient", None) or dict(HEAT_GRADIENT)
         top = float(getattr(layer, "max_weight", 0.0) or 0.0)
         first = min(gradient)
@@ -225,7 +244,7 @@ def heat_legend(layer: folium.FeatureGroup, *, cell_m: float = 40.0, title: str 
     return HeatLegend(layer, title=title or f"每 {cell_m:g} m 格案件数")
 
 
-class ClassLegend(MacroElement):
+class ClassLegend(LegendControl):
     """A legend of class colours and ranges, drawn as a Leaflet control.
 
     Plain HTML (escaped) in a ``L.control``: unlike a branca colormap it needs
@@ -256,33 +275,12 @@ class ClassLegend(MacroElement):
         to a map (streamlit-folium then loads d3 from a CDN).
     """
 
-    _template = Template("""
-        {% macro script(this, kwargs) %}
-            var {{ this.get_name() }} = L.control({position: {{ this.position|tojson }}});
-            {{ this.get_name() }}.onAdd = function (map) {
-                var div = L.DomUtil.create("div", {{ this.css_class|tojson }});
-                div.innerHTML = {{ this.html|tojson }};
-                L.DomEvent.disableClickPropagation(div);
-                L.DomEvent.disableScrollPropagation(div);
-                {%- if this.layer is not none %}
-                var layer = {{ this.layer.get_name() }};
-                var sync = function () { div.style.display = map.hasLayer(layer) ? "" : "none"; };
-                map.on("overlayadd overlayremove", sync);
-                sync();
-                {%- endif %}
-                return div;
-            };
-            {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
-        {% endmacro %}
-    """)
 
     def __init__(self, *, title: str, scheme: str, bins: Sequence[float], colors: Sequence[str],
                  labels: Sequence[str], no_data: bool = False, position: str = "topright",
                  vmin: float | None = None, method: str = "", layer: Element | None = None,
                  css_class: str = "gis-class-legend") -> None:
-        super().__init__()
-        self._name = "ClassLegend"
-        self.css_class = css_class
+        super().__init__(name="ClassLegend", css_class=css_class, position=position, layer=layer)
         self.title = title
         self.scheme = scheme
         self.method = method
@@ -291,8 +289,6 @@ class ClassLegend(MacroElement):
         self.labels = list(labels)
         self.k = len(self.colors)
         self.no_data = no_data
-        self.position = position
-        self.layer = layer
         self.colormap = None
         if self.k and vmin is not None:
             index = [float(vmin), *self.bins]

@@ -12,6 +12,7 @@ import pandas as pd
 from gis.errors import InputError
 from gis.maps.basemaps import base_map
 from gis.maps.classes import format_value, metric_of
+from gis.maps.hotspots import HOT_SPOT_LABELS, hot_spot_layer, repeat_layer
 from gis.maps.layers import (
     choropleth_layer,
     heat_layer,
@@ -22,8 +23,8 @@ from gis.maps.layers import (
     unit_labels,
 )
 
-#: What the map shows over the units: colour classes or heat (the page's 图层 choice).
-MAP_MODES = {"choropleth": "分级设色", "heat": "热力"}
+#: What the map shows over the units: colour classes, heat or Gi* hot spots (the page's 图层 choice).
+MAP_MODES = {"choropleth": "分级设色", "heat": "热力", "hotspots": "热点"}
 
 
 def situation_map(*, bounds: tuple[float, float, float, float], zoom: int, basemap: str,
@@ -34,7 +35,9 @@ def situation_map(*, bounds: tuple[float, float, float, float], zoom: int, basem
                   cases: pd.DataFrame | None = None, cases_name: str = "案件",
                   exclusive: gpd.GeoDataFrame | None = None,
                   outline: gpd.GeoDataFrame | None = None, units_name: str = "",
-                  outline_name: str = "", labels: bool = True) -> folium.Map:
+                  outline_name: str = "", labels: bool = True,
+                  hot_spots: gpd.GeoDataFrame | None = None, hot_spots_note: str = "", hot_spots_p_value: str = "normal",
+                  repeats: pd.DataFrame | None = None, repeats_note: str = "") -> folium.Map:
     """The leadership's situation map: units coloured by a metric or heat, cases, exclusive grids.
 
     Parameters
@@ -64,7 +67,8 @@ def situation_map(*, bounds: tuple[float, float, float, float], zoom: int, basem
     mode
         ``choropleth`` (分级设色: units coloured, heat layers listed but off) or
         ``heat`` (热力: units as outlines, the first heat layer marked shown is on
-        and the others off). Never both at once, so colours do not mix.
+        and the others off) or ``hotspots`` (热点: units coloured by their Gi* class from
+        ``hot_spots``, heat layers off). Never two at once, so colours do not mix.
     heat
         Layer name → (pre-aggregated cells ``lon, lat, weight``, shown at start);
         each gets a legend (``每 40 m 格案件数``) that shows while it is on.
@@ -84,8 +88,21 @@ def situation_map(*, bounds: tuple[float, float, float, float], zoom: int, basem
     outline_name
         The outline's name in the layer control (``units_name`` or 范围 if empty).
     labels
-        Write unit names (and values, in choropleth mode) on the polygons from a
-        readable zoom on (at most 80 units).
+        Write unit names (and values, in choropleth mode; significant classes, in
+        hot-spot mode) on the polygons from a readable zoom on (at most 80 units).
+    hot_spots
+        In ``hotspots`` mode, the units as :func:`gis.workflows.analytics.hot_spots_job`
+        classed them (``code, name, count, z, p, class, class_zh``) on the map's shapes
+        (:func:`gis.maps.hotspots.hot_spot_layer`); None or empty: the units as outlines.
+    hot_spots_note
+        The hot-spot legend's line under its title (how the statistic was computed).
+    hot_spots_p_value
+        The ``p_value`` the job classed with (``normal`` or ``permutation``): the tooltip's p 值.
+    repeats
+        高频点位 (:func:`gis.workflows.analytics.repeats`' frame) drawn as circle markers sized
+        by count (:func:`gis.maps.hotspots.repeat_layer`), on, with a legend; None for none.
+    repeats_note
+        Their legend's line (the rule that makes a repeat location).
 
     Returns
     -------
@@ -105,7 +122,20 @@ def situation_map(*, bounds: tuple[float, float, float, float], zoom: int, basem
     m = base_map(center=((minx + maxx) / 2, (miny + maxy) / 2), zoom=zoom, basemap=basemap)
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     if units is not None and len(units):
-        if mode == "choropleth":
+        spots = hot_spots if mode == "hotspots" and hot_spots is not None and len(hot_spots) else None
+        if spots is not None:
+            layer, legend = hot_spot_layer(spots, name=units_name or "热点分析", basemap=basemap,
+                                           title=units_name or "热点分析", note=hot_spots_note,
+                                           p_value=hot_spots_p_value)
+            layer.add_to(m)
+            legend.add_to(m)
+            # the significant classes on the units; 不显著 and islands leave the name alone
+            short = {cls: label.replace("置信", "").replace("（", " ").replace("）", "")
+                     for cls, label in HOT_SPOT_LABELS.items() if cls.startswith(("hot", "cold"))}
+            texts = [f"{'' if pd.isna(n) else n}" + (f"\n{short[c]}" if c in short else "")
+                     for n, c in zip(spots["name"], spots["class"])]
+            units = spots
+        elif mode == "choropleth":
             layer, legend = choropleth_layer(units, name=units_name or value_label or metric_of(metric).label,
                                              metric=metric, value_label=value_label, basemap=basemap,
                                              scheme=scheme, reference=reference,
@@ -133,6 +163,10 @@ def situation_map(*, bounds: tuple[float, float, float, float], zoom: int, basem
         group = heat_layer(cells, name=name, basemap=basemap, show=on)
         group.add_to(m)
         heat_legend(group, cell_m=heat_cell_m).add_to(m)
+    if repeats is not None:
+        group, repeat_legend = repeat_layer(repeats, name="高频点位", basemap=basemap, note=repeats_note)
+        group.add_to(m)
+        repeat_legend.add_to(m)
     if cases is not None and len(cases):
         points = points_layer(cases, name=cases_name, basemap=basemap)
         points.add_to(m)

@@ -13,7 +13,7 @@ PERIODS = ("day", "week", "month")
 PERIOD_COUNT_COLUMNS = ["micro_code", "period", "category", "source", "received", "completed", "due", "on_time",
                         "open", "overdue"]
 ANALYSIS_CASE_COLUMNS = ["id", "source", "external_id", "category", "status", "tier", "reported_at", "closed_at",
-                         "micro_code", "exclusive_code", "assignee", "lon", "lat"]
+                         "micro_code", "exclusive_code", "assignee", "address", "lon", "lat"]
 
 
 def _frame(conn, name: str, params: dict[str, Any], columns: list[str]) -> pd.DataFrame:
@@ -42,3 +42,10 @@ def fetch_micro_case_counts(conn, params: dict[str, Any]) -> pd.DataFrame:
 def fetch_analysis_cases(conn, params: dict[str, Any]) -> pd.DataFrame:
     """The filtered cases, oldest first: :data:`ANALYSIS_CASE_COLUMNS` (lon/lat in degrees WGS-84)."""
     return _frame(conn, "fetch_analysis_cases", params, ANALYSIS_CASE_COLUMNS)
+
+
+def fetch_latest_report(conn) -> Any:
+    """When the latest case the principal sees was reported (tz-aware), None without cases."""
+    with conn.cursor() as cur:
+        cur.execute(db.queries()["fetch_latest_report"])
+        return cur.fetchone()[0]

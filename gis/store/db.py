@@ -6,6 +6,7 @@ import contextlib
 import io
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 from urllib.parse import urlsplit
@@ -230,15 +231,42 @@ class Database:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-def set_principal(conn, name: str | None, *, role: str | None = None, scope: str | None = None) -> None:
+def set_principal(conn, name: str | None, *, role: str | None = None, scope: str | None = None,
+                  local: bool = True) -> None:
     """Name the user the rest of this transaction runs for (``SET LOCAL gis.user``), with the
     role and scope the caller believes it has; row-level security looks the account up itself
     and sees nobody when it is disabled or its role or scope differ (a session signed in before
     an administrator changed them must sign in again, and its caches, keyed by role and scope,
-    are never filled with another scope's rows). None: nobody, so the policies show nothing."""
+    are never filled with another scope's rows). None: nobody, so the policies show nothing.
+    ``local=False``: for the whole session (a connection of its own, not a pooled one)."""
     with conn.cursor() as cur:
-        cur.execute("SELECT set_config('gis.user', %s, true), set_config('gis.role', %s, true), "
-                    "set_config('gis.scope', %s, true)", (name or "", role or "", scope or ""))
+        cur.execute("SELECT set_config('gis.user', %(n)s, %(l)s), set_config('gis.role', %(r)s, %(l)s), "
+                    "set_config('gis.scope', %(s)s, %(l)s)",
+                    {"n": name or "", "r": role or "", "s": scope or "", "l": local})
+
+
+@contextlib.contextmanager
+def analyst_session(url: str, *, name: str, role: str, scope: str | None
+                    ) -> Iterator[psycopg2.extensions.connection]:
+    """A connection of its own for an analyst's SQL, closed afterwards: it runs as the role
+    ``gis_analyst`` (migration 0011), every transaction read-only, with the schema ``analyst``
+    first on the search path, so ``incident`` and ``grid_staff`` are the views with masked
+    phones, and for the account ``name`` (row-level security keeps its scope), for the whole
+    session: a ``COMMIT`` in the analyst's code does not undo any of it."""
+    from gis.store.migrate import ANALYST_ROLE  # migrate imports this module
+
+    conn = connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(pgsql.SQL("SET SESSION ROLE {}").format(pgsql.Identifier(ANALYST_ROLE)))
+            cur.execute("SET SESSION search_path = analyst, public")
+            cur.execute("SET SESSION default_transaction_read_only = on")
+        set_principal(conn, name, role=role, scope=scope, local=False)
+        conn.commit()
+        yield conn
+    finally:
+        with contextlib.suppress(psycopg2.Error):
+            conn.close()
 
 
 # -- named queries ----------------------------------------------------------------
@@ -378,6 +406,9 @@ def _has_row_security(conn, table: str) -> bool:
         return bool(row and row[0])
 
 
+BULK_LOAD_ATTEMPTS = 5
+
+
 @contextlib.contextmanager
 def bulk_load(conn, tables: list[str]) -> Iterator[None]:
     """Inside the caller's transaction, drop the secondary indexes and foreign keys of
@@ -391,7 +422,20 @@ def bulk_load(conn, tables: list[str]) -> Iterator[None]:
     the import right and for ``incident`` and ``incident_event`` only.
     """
     with conn.cursor() as cur:
-        cur.execute("SELECT gis_bulk_load_begin(%s::text[])", (tables,))
+        # The DDL takes exclusive locks on the tables and on those their keys reference; a
+        # reader that already holds one of them and waits for another can deadlock with it.
+        # PostgreSQL then aborts one side: when it is this one, wait and try again.
+        for attempt in range(BULK_LOAD_ATTEMPTS):
+            cur.execute("SAVEPOINT bulk_load_begin")
+            try:
+                cur.execute("SELECT gis_bulk_load_begin(%s::text[])", (tables,))
+                break
+            except psycopg2.errors.DeadlockDetected:
+                cur.execute("ROLLBACK TO SAVEPOINT bulk_load_begin")
+                if attempt == BULK_LOAD_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2 * 2 ** attempt)
+        cur.execute("RELEASE SAVEPOINT bulk_load_begin")
     yield
     with conn.cursor() as cur:
         cur.execute("SELECT gis_bulk_load_end(%s::text[])", (tables,))

@@ -61,29 +61,32 @@ def ensure_extension(conn, name: str = "postgis") -> None:
 
 
 APP_ROLE = "gis_app"  # the low-privilege role every job runs as (SET ROLE); it owns nothing
+ANALYST_ROLE = "gis_analyst"  # analysts' own read-only SQL: masked views, row-level security (0011)
+ROLES = (APP_ROLE, ANALYST_ROLE)
 
 
 def ensure_roles(conn) -> None:
-    """Create the cluster-wide low-privilege role ``gis_app`` when missing and let the
-    connecting user switch to it (``SET ROLE``); run before migrations and restores,
-    whose grants name it. The role cannot log in: the app and the CLI connect as
-    whatever ``DATABASE_URL`` names and switch to it for every query."""
+    """Create the cluster-wide low-privilege roles (:data:`ROLES`) when missing and let the
+    connecting user switch to them (``SET ROLE``); run before migrations and restores,
+    whose grants name them. The roles cannot log in: the app, the CLI and notebooks connect
+    as whatever ``DATABASE_URL`` names and switch to one of them for every query."""
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_lock(hashtext('gis.roles'))")
         try:
-            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,))
-            if cur.fetchone() is None:
-                try:
-                    cur.execute(pgsql.SQL("CREATE ROLE {} NOLOGIN NOINHERIT").format(pgsql.Identifier(APP_ROLE)))
-                except psycopg2.errors.InsufficientPrivilege:
-                    conn.rollback()
-                    raise DatabaseUnavailable(
-                        f"not permitted to create the role '{APP_ROLE}' the app runs as",
-                        fix=f"ask a superuser to run CREATE ROLE {APP_ROLE} NOLOGIN; GRANT {APP_ROLE} TO "
-                            "<the DATABASE_URL user>; then db init again") from None
-            cur.execute("SELECT pg_has_role(current_user, %s, 'MEMBER')", (APP_ROLE,))
-            if not cur.fetchone()[0]:  # superusers are members of every role; a DBA may have granted it
-                cur.execute(pgsql.SQL("GRANT {} TO CURRENT_USER").format(pgsql.Identifier(APP_ROLE)))
+            for role in ROLES:
+                cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+                if cur.fetchone() is None:
+                    try:
+                        cur.execute(pgsql.SQL("CREATE ROLE {} NOLOGIN NOINHERIT").format(pgsql.Identifier(role)))
+                    except psycopg2.errors.InsufficientPrivilege:
+                        conn.rollback()
+                        raise DatabaseUnavailable(
+                            f"not permitted to create the role '{role}' the app runs as",
+                            fix=f"ask a superuser to run CREATE ROLE {role} NOLOGIN; GRANT {role} TO "
+                                "<the DATABASE_URL user>; then db init again") from None
+                cur.execute("SELECT pg_has_role(current_user, %s, 'MEMBER')", (role,))
+                if not cur.fetchone()[0]:  # superusers are members of every role; a DBA may have granted it
+                    cur.execute(pgsql.SQL("GRANT {} TO CURRENT_USER").format(pgsql.Identifier(role)))
             conn.commit()
         finally:
             cur.execute("SELECT pg_advisory_unlock(hashtext('gis.roles'))")

@@ -28,6 +28,7 @@ from gis.workflows.addresses import (  # noqa: F401
 from gis.workflows.admin import (  # noqa: F401
     backup_database,
     connect,
+    connect_analyst,
     init_database,
     restore_database,
     server_status,
@@ -178,6 +179,15 @@ from gis.workflows.proposals import (  # noqa: F401
     propose_grids,
     write_proposal,
 )
+from gis.workflows.scale import (  # noqa: F401
+    Aggregate,
+    HistoryExport,
+    aggregate_history,
+    aggregate_in_database,
+    dask_client,
+    export_grids_file,
+    export_history,
+)
 from gis.workflows.worklist import (  # noqa: F401
     WORK_LIST_COLUMNS,
     WorkList,
@@ -189,7 +199,7 @@ __all__ = [
     'record_export', 'reveal_reporter', 'set_password', 'sign_in', 'sign_in_verified', 'whoami',
     'AddressImport', 'export_addresses', 'fetch_addresses', 'import_addresses', 'place_by_address',
     'save_demo_addresses',
-    'VERSIONS_CACHED', 'GridVersion', 'Services', 'active_version_id', 'connect', 'init_database',
+    'VERSIONS_CACHED', 'GridVersion', 'Services', 'active_version_id', 'connect', 'connect_analyst', 'init_database',
     'start_server', 'stop_server', 'server_url', 'server_status', 'backup_database', 'restore_database',
     'GridImport', 'validate_grid_layer',
     'save_grid_layer', 'import_grids', 'validate_grid_file', 'fetch_grids', 'exclusive_partners', 'export_grids', 'import_staff',
@@ -214,4 +224,6 @@ __all__ = [
     'drafts', 'export_version_diff', 'grid_versions', 'save_draft', 'take_draft', 'what_if',
     'MAX_UPLOAD_BYTES', 'UPLOAD_TYPES', 'read_grid_upload',
     'PROPOSAL_LEVELS', 'Proposal', 'propose_draft', 'propose_grids', 'write_proposal',
+    'Aggregate', 'HistoryExport', 'aggregate_history', 'aggregate_in_database', 'dask_client', 'export_grids_file',
+    'export_history',
 ]

@@ -25,7 +25,7 @@ from gis.workflows.context import Services
 WRONG_CREDENTIALS_ZH = "账号或密码错误"
 
 
-def _principal(account: dict[str, Any]) -> access.Principal:
+def principal_of(account: dict[str, Any]) -> access.Principal:
     """The principal of a stored account row (``name, role, scope_code, display_name``)."""
     return access.Principal(name=account["name"], role=account["role"], scope=account["scope_code"],
                             display_name=account["display_name"] or account["name"])
@@ -55,7 +55,7 @@ def sign_in(services: Services, name: str, password: str) -> access.Principal:
                           field="账号", fix="wait, or ask an administrator")
     if outcome != "ok":
         raise SignInError(WRONG_CREDENTIALS_ZH, field="密码", fix="check the account name and password")
-    return _principal(found)
+    return principal_of(found)
 
 
 def sign_in_verified(services: Services, name: str) -> access.Principal:
@@ -76,7 +76,7 @@ def sign_in_verified(services: Services, name: str) -> access.Principal:
                                             lockout_s=access.LOCKOUT_S) if name else "unknown"
     if outcome != "ok":
         raise SignInError(f"账号 {name} 未开通或已停用", field="账号", fix="ask an administrator to add the account")
-    return _principal(found)
+    return principal_of(found)
 
 
 def add_user(services: Services, name: str, *, role: str, scope: str, password: str,
@@ -177,4 +177,4 @@ def whoami(services: Services) -> access.Principal | None:
         found = access_store.fetch_principal(conn)
     if found is None:
         return None
-    return _principal(found)
+    return principal_of(found)

@@ -12,6 +12,7 @@ from gis.io.paths import writable_path
 from gis.settings import Settings
 from gis.store import access as access_store
 from gis.store import backup, db, embedded, migrate
+from gis.workflows import access as access_jobs
 from gis.workflows.context import Services
 
 # -- the database ----------------------------------------------------------------
@@ -25,6 +26,49 @@ def connect(settings: Settings | None = None, *, principal: access.Principal | N
     The command line runs for :data:`gis.core.access.SYSTEM`; the app passes None and
     binds each signed-in user with :meth:`Services.as_user`."""
     return Services.open(settings, principal=principal, maxconn=maxconn, wait_s=wait_s)
+
+
+def connect_analyst(account: str | None = None, *, settings: Settings | None = None,
+                    maxconn: int = 4) -> Services:
+    """The services for an analyst's notebook or script: every job runs for an analyst account,
+    so it sees that account's scope and reporters' phones masked, and
+    :meth:`Services.analyst_sql` gives read-only SQL on masked views.
+
+    Parameters
+    ----------
+    account
+        The account's name; None: ``GIS_ANALYST``, else the only enabled analyst account.
+
+    Raises
+    ------
+    ConfigError
+        No such enabled analyst account, or several and none named.
+    """
+    settings = settings or Settings.from_env()
+    services = connect(settings, principal=access.SYSTEM, maxconn=maxconn)
+    try:
+        users = access_jobs.list_users(services)
+    except BaseException:
+        services.close()
+        raise
+    analysts = users[(users["role"] == "analyst") & ~users["disabled"].astype(bool)]
+    wanted = account or settings.analyst
+    if wanted is not None:
+        chosen = analysts[analysts["name"] == wanted]
+        if chosen.empty:
+            services.close()
+            raise ConfigError(f"no enabled analyst account named '{wanted}'",
+                              fix="python -m gis users list shows the accounts; add one with "
+                                  "python -m gis users add NAME --role analyst --scope CODE")
+    elif len(analysts) == 1:
+        chosen = analysts
+    else:
+        services.close()
+        names = ", ".join(sorted(analysts["name"])) or "none"
+        raise ConfigError(f"{len(analysts)} analyst accounts ({names}): which one is yours?",
+                          fix="set GIS_ANALYST to your account's name (or add one with "
+                              "python -m gis users add NAME --role analyst --scope CODE)")
+    return services.as_user(access_jobs.principal_of(chosen.iloc[0].to_dict()))
 
 
 def init_database(settings: Settings | None = None, *, url: str | None = None) -> list[str]:

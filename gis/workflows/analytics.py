@@ -60,6 +60,20 @@ def _units(version: GridVersion, level: str) -> gpd.GeoDataFrame:
 # -- counts ------------------------------------------------------------------------------------
 
 
+def analysis_periods(services: Services, *, months: int = 12, weeks: int = 52,
+                     today: date | None = None) -> core.Periods:
+    """The default periods of an analysis (:func:`gis.core.analytics.recent_periods`): the ``months``
+    full months and ``weeks`` full ISO weeks before the latest case the principal sees (China
+    time; ``today`` when there is no case)."""
+    with services.connection() as conn:
+        latest = analytics_units.fetch_latest_report(conn)
+    if latest is None:
+        day = today or datetime.now(china_time.CHINA_TZ).date()
+    else:
+        day = pd.Timestamp(latest).tz_convert(china_time.CHINA_TZ).date()
+    return core.recent_periods(day, months=months, weeks=weeks)
+
+
 def counts(services: Services, *, level: str, by: str, since: date, until: date, category: str | Sequence[str] | None = None,
            source: str | Sequence[str] | None = None, by_category: bool = False, by_source: bool = False,
            now: datetime | None = None) -> pd.DataFrame:
@@ -111,7 +125,7 @@ def _households(version: GridVersion, level: str) -> pd.Series:
 
 def hot_spots_job(services: Services, *, level: str, since: date, until: date, category: str | Sequence[str] | None = None,
                   source: str | Sequence[str] | None = None, value: str = "count", within: str | None = None,
-                  permutations: int = 999, seed: int = 0, fdr: bool = True, p_value: str = "permutation",
+                  permutations: int = 999, seed: int = 0, fdr: bool = True, p_value: str = "normal",
                   now: datetime | None = None) -> gpd.GeoDataFrame:
     """Gi* hot and cold spots of the cases per grid at ``level`` (:func:`gis.core.analytics.hot_spots`).
 
@@ -146,7 +160,7 @@ def hot_spots_job(services: Services, *, level: str, since: date, until: date, c
 
 def emerging(services: Services, *, level: str = "micro", since: date, until: date, category: str | Sequence[str] | None = None,
              source: str | Sequence[str] | None = None, within: str | None = None, permutations: int = 999, seed: int = 0,
-             now: datetime | None = None) -> pd.DataFrame:
+             p_value: str = "normal", now: datetime | None = None) -> pd.DataFrame:
     """Emerging hot spots over the ISO weeks (China time) from ``since`` to ``until``
     (:func:`gis.core.analytics.emerging_hot_spots`): one Gi* per week, Mann–Kendall on its z-scores.
 
@@ -172,7 +186,8 @@ def emerging(services: Services, *, level: str = "micro", since: date, until: da
     mondays = [first + timedelta(weeks=i) for i in range((until - first).days // 7 + 1)]
     weekly = rows.groupby(["code", "period"])["received"].sum().rename("count").reset_index()
     weekly = weekly.rename(columns={"period": "week"})
-    return core.emerging_hot_spots(weekly, units, weeks=mondays, permutations=permutations, seed=seed)
+    return core.emerging_hot_spots(weekly, units, weeks=mondays, permutations=permutations, seed=seed,
+                                   p_value=p_value)
 
 
 # -- repeat locations --------------------------------------------------------------------------
@@ -186,7 +201,8 @@ def repeats(services: Services, *, since: date, until: date, k: int = 3, d_m: fl
     Returns
     -------
     DataFrame
-        :data:`gis.core.analytics.REPEAT_COLUMNS` plus ``category_zh``, ``micro_name``,
+        :data:`gis.core.analytics.REPEAT_COLUMNS` plus ``category_zh``, ``address`` (the address
+        most of its cases give, ties: the lowest; None when none gives one), ``micro_name``,
         ``street_code``, ``street_name``, ``exclusive_code`` (most of its cases', if any),
         ``worker`` (who takes a general case there: :func:`gis.workflows.incidents.dispatches`)
         and ``worker_reason``; ``case_ids`` become ``source:external_id`` keys.
@@ -198,11 +214,14 @@ def repeats(services: Services, *, since: date, until: date, k: int = 3, d_m: fl
         cases = analytics_units.fetch_analysis_cases(conn, flt.params(micro_codes=None, now=_now(now)))
         context = dispatch_context(services, conn)
     found = core.repeat_locations(cases, k=k, d_m=d_m, t_days=t_days)
-    extra = ["category_zh", "micro_name", "street_code", "street_name", "exclusive_code", "worker", "worker_reason"]
+    extra = ["category_zh", "address", "micro_name", "street_code", "street_name", "exclusive_code", "worker",
+             "worker_reason"]
     if not len(found):
         return pd.DataFrame(columns=core.REPEAT_COLUMNS + extra)
     keys = cases.set_index("id")
     exclusive = [_mode(keys.loc[ids, "exclusive_code"]) for ids in found["case_ids"]]
+    given = keys["address"].where(keys["address"].fillna("").str.strip() != "")
+    found["address"] = [_mode(given.loc[ids]) for ids in found["case_ids"]]
     found["case_ids"] = [[f"{s}:{e}" for s, e in zip(keys.loc[ids, "source"], keys.loc[ids, "external_id"])]
                          for ids in found["case_ids"]]
     rules = config.load_rules()

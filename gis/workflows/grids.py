@@ -282,10 +282,9 @@ def open_case_placements(version: GridVersion, cases: pd.DataFrame, *, staff: pd
     out["to_assignee"] = out["from_assignee"]
     if out["moved"].any():
         moving = out[out["moved"]]
-        keys = pd.DataFrame({"tier": moving["tier"], "category": moving["category"],
-                             "micro_code": moving["to_micro"], "exclusive_code": moving["to_exclusive"]})
-        context = incident_jobs.DispatchContext(version, staff)
-        out.loc[out["moved"], "to_assignee"] = incident_jobs.dispatches(keys, context=context)["assignee"]
+        out.loc[out["moved"], "to_assignee"] = incident_jobs.rule_assignees(
+            version, staff, tier=moving["tier"], category=moving["category"], micro_code=moving["to_micro"],
+            exclusive_code=moving["to_exclusive"])
     return out
 
 

@@ -135,6 +135,19 @@ def dispatches(cases: pd.DataFrame, *, context: DispatchContext) -> pd.DataFrame
     return dispatch.dispatch_many(_dispatch_keys(cases), staff=context.staff, **_grid_lookups(context))
 
 
+def rule_assignees(version: GridVersion | None, staff: pd.DataFrame, *, micro_code: pd.Series, tier: Any = "general",
+                   category: Any = None, exclusive_code: Any = None) -> pd.Series:
+    """Who the dispatch rules give cases with these keys under ``version`` and the roster
+    ``staff`` (:func:`dispatches`' ``assignee``), indexed as ``micro_code``; each other key is a
+    Series on that index or one value for all. For "who would take it under other grids":
+    a planner's what-if, a commit's moved cases, a version diff."""
+    keys = pd.DataFrame({"tier": tier, "category": category, "micro_code": micro_code,
+                         "exclusive_code": exclusive_code}, index=micro_code.index)
+    if not len(keys):
+        return pd.Series([], index=keys.index, dtype=object)
+    return dispatches(keys, context=DispatchContext(version, staff))["assignee"]
+
+
 def _dispatch_keys(cases: pd.DataFrame) -> pd.DataFrame:
     return cases[[c for c in ("tier", "micro_code", "exclusive_code", "category") if c in cases]]
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from gis import store
-from gis.core import access, china_time, dispatch, topology, versions
+from gis.core import access, china_time, topology, versions
 from gis.core.assignment import GridIndex
 from gis.core.hierarchy import GridTree
 from gis.errors import InputError, ValidationError
@@ -131,11 +131,8 @@ def _version(services: Services, conn, row: dict[str, Any]) -> GridVersion:
 
 def _assignees(version: GridVersion, placed: pd.DataFrame, staff: pd.DataFrame) -> pd.Series:
     """Who the rules give each placed open case under ``version``."""
-    keys = pd.DataFrame({"tier": placed["tier"], "category": placed["category"],
-                         "micro_code": placed["to_micro"], "exclusive_code": placed["to_exclusive"]})
-    if not len(keys):
-        return pd.Series([], dtype=object)
-    return incident_jobs.dispatches(keys, context=incident_jobs.DispatchContext(version, staff))["assignee"]
+    return incident_jobs.rule_assignees(version, staff, tier=placed["tier"], category=placed["category"],
+                                        micro_code=placed["to_micro"], exclusive_code=placed["to_exclusive"])
 
 
 # -- drafts --------------------------------------------------------------------------------------
@@ -185,17 +182,17 @@ def take_draft(services: Services, area_code: str, *, note: str = "") -> Draft:
 
 def _draft(row: dict[str, Any], tree: GridTree) -> Draft:
     code = row["scope_code"]
-    return Draft(row["id"], code, tree.name.get(code, code), tree.level.get(code, ""), row["base_version_id"],
-                 row["author"], row["created_at"], row["note"])
+    base = row["base_version_id"]
+    return Draft(int(row["id"]), code, tree.name.get(code, code), tree.level.get(code, ""),
+                 None if pd.isna(base) else int(base), row["author"], row["created_at"], row["note"])
 
 
 def drafts(services: Services) -> list[Draft]:
-    """The open drafts, newest first."""
+    """The open drafts, newest first (one read: the versions' list holds what a draft shows)."""
     with services.connection() as conn:
         table = store.fetch_versions(conn)
         tree = services.version(conn).history
-        rows = [store.fetch_version(conn, version_id=int(v)) for v in table.loc[table["status"] == "draft", "id"]]
-    return [_draft(row, tree) for row in rows if row is not None]
+    return [_draft(row, tree) for row in table[table["status"] == "draft"].to_dict("records")]
 
 
 def draft(services: Services, draft_id: int) -> Draft:
@@ -419,12 +416,10 @@ def _recount(cases: pd.DataFrame, before: gpd.GeoDataFrame, after: gpd.GeoDataFr
     out["after_assignee"] = out["before_assignee"]
     moving = out["open"] & ~grid_jobs._same(out["before_code"], out["after_code"])
     if moving.any():
-        keys = pd.DataFrame({"tier": cases.loc[moving[moving].index, "tier"],
-                             "category": cases.loc[moving[moving].index, "category"],
-                             "micro_code": out.loc[moving, "after_code"],
-                             "exclusive_code": cases.loc[moving[moving].index, "exclusive_code"]})
-        context = incident_jobs.DispatchContext(proposed, staff)
-        out.loc[moving, "after_assignee"] = incident_jobs.dispatches(keys, context=context)["assignee"]
+        rows = moving[moving].index
+        out.loc[moving, "after_assignee"] = incident_jobs.rule_assignees(
+            proposed, staff, tier=cases.loc[rows, "tier"], category=cases.loc[rows, "category"],
+            micro_code=out.loc[moving, "after_code"], exclusive_code=cases.loc[rows, "exclusive_code"])
     return out.reset_index(drop=True)
 
 
@@ -450,11 +445,7 @@ def _per_grid(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame, counts: pd.Data
 
 def _workers(codes: pd.Series, version: GridVersion, staff: pd.DataFrame) -> pd.Series:
     """The 专职网格员 who takes a general case in each micro-grid (None where there is none)."""
-    keys = pd.DataFrame({"tier": "general", "micro_code": codes, "exclusive_code": None, "category": None},
-                        index=codes.index)
-    chosen = dispatch.dispatch_many(keys, staff=staff, **incident_jobs._grid_lookups(
-        incident_jobs.DispatchContext(version, staff)))
-    return chosen["assignee"].where(codes.notna(), None)
+    return incident_jobs.rule_assignees(version, staff, micro_code=codes).where(codes.notna(), None)
 
 
 __all__ = [

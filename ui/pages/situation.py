@@ -22,6 +22,13 @@ MAP_CASE_POINTS = 3000
 #: cards), the work list, then the map and the unit's card side by side; the trend is below.
 MAP_HEIGHT = 420
 CARD_TABLE_HEIGHT = 262
+#: 高频点位: the same category reported at least REPEAT_K times within REPEAT_D_M metres and REPEAT_T_DAYS days
+#: (the defaults of gis.workflows.analytics.repeats and of the CLI's repeats).
+REPEAT_K, REPEAT_D_M, REPEAT_T_DAYS = 3, 30.0, 30.0
+#: 热点: the p-value that decides the classes, as the CLI's hotspots and ArcGIS decide by default (the
+#: normal p of the Gi* z-score), corrected for the false discovery rate.
+HOT_SPOT_P_VALUE = "normal"
+HOT_SPOTS_NOTE = "Gi* 统计，经错误发现率校正"
 
 user = auth.require_user()
 # tighter than Streamlit's defaults: less space above the page, smaller titles and KPI figures,
@@ -135,16 +142,32 @@ with map_col:
         # at a tertiary grid and below, the cases themselves as points (clustered when dense)
         case_points = (cached.cases(user, unit_flt, "", False, MAP_CASE_POINTS)
                        if unit_level in ("grid", "micro", "exclusive") else None)
+        # 热点: the analysts' Gi* (the CLI's hotspots, the notebooks') of the units shown, drawn on the
+        # map's shapes; units the job did not class (none, in the user's scope) are not drawn
+        spots = repeat_spots = None
+        if map_mode == "hotspots":
+            if units is not None and len(units) >= 3:
+                classed = cached.hot_spots(user, unit_flt, level, within, p_value=HOT_SPOT_P_VALUE)
+                spots = units[["code", "name", "geometry"]].merge(classed.drop(columns=["name"]), on="code",
+                                                                  how="inner")
+            repeat_spots = cached.repeats(user, unit_flt, k=REPEAT_K, d_m=REPEAT_D_M, t_days=REPEAT_T_DAYS)
+            if within is not None:  # the repeat locations in the unit shown
+                inside = (repeat_spots["exclusive_code"] == unit if unit_level == "exclusive"
+                          else repeat_spots["micro_code"].isin(cached.grid_tree(user).micro_under(unit)))
+                repeat_spots = repeat_spots[inside.fillna(False).astype(bool)].reset_index(drop=True)
     # rates diverge around the current unit's own value: red below it, blue above
     reference = METRICS[metric].display(data.kpis["current"].get(metric)) if METRICS[metric].is_rate else None
     # the library's map builder, the call benchmarks/map.py times
     m = maps.situation_map(
         bounds=bounds, zoom=zoom, basemap=basemap, units=units, metric=metric, scheme=scheme,
         reference=reference, reference_name=by_code.at[unit, "name"], mode=map_mode,
-        units_name=f"{widgets.level_name(level)} · {METRICS_ZH[metric]}" if level is not None else "",
+        units_name=(f"{widgets.level_name(level)} · {'热点分析' if spots is not None else METRICS_ZH[metric]}"
+                    if level is not None else ""),
         heat={f"热力 · {label}": (heat[key], key != "garbage") for key, label in HEAT_LAYERS.items()},
         cases=case_points, exclusive=exclusive, outline=grids[grids["code"] == unit] if level is None else None,
-        outline_name=by_code.at[unit, "name"])
+        outline_name=by_code.at[unit, "name"], hot_spots=spots, hot_spots_note=HOT_SPOTS_NOTE,
+        hot_spots_p_value=HOT_SPOT_P_VALUE, repeats=repeat_spots,
+        repeats_note=f"同类案件 {REPEAT_D_M:g} 米、{REPEAT_T_DAYS:g} 天内 ≥ {REPEAT_K} 次")
     if case_points is not None and len(case_points) >= MAP_CASE_POINTS:
         st.caption(f"地图上只画出最新的 {MAP_CASE_POINTS:,} 件案件；缩小时段或类别可看全部。")
     # st_folium keeps returning the last clicked feature under one key: a fresh key each time the
@@ -156,6 +179,17 @@ with map_col:
     clicked = st_folium(m, height=MAP_HEIGHT - 20 * max(0, len(path) - 3), use_container_width=True,
                         key=f"map-{unit}-{basemap}-{st.session_state['map_visit']}",
                         returned_objects=["last_active_drawing"])
+    if map_mode == "hotspots":
+        if level is None:
+            st.caption(("专属网格下不再细分" if unit_level == "exclusive" else "这里已是最小一级")
+                       + "，热点分析请在上一级查看；高频点位照常显示。")
+        elif spots is None:
+            st.caption(f"范围内的{widgets.level_name(level)}少于 3 个，无法做热点分析。")
+        else:
+            st.caption(f"热点：各{widgets.level_name(level)}案件数的 Getis-Ord Gi* 统计（共边或共点为相邻），"
+                       + ("按 z 值的 p 值" if HOT_SPOT_P_VALUE == "normal" else "按 999 次置换检验的 p 值")
+                       + "分级并经错误发现率校正；按所选时段、类别与来源计算"
+                       + ("，不按状态筛选。" if unit_flt.statuses else "。"))
     widgets.demo_notice()
     feature = (clicked or {}).get("last_active_drawing") or {}
     code = (feature.get("properties") or {}).get("code")
@@ -247,6 +281,17 @@ with map_col:
         widgets.download_button(user, f"导出地图 {fmt.upper()}", figure(fmt), mime=mime, key=f"map-{fmt}",
                                 file_name=f"{figure_title.replace(' · ', '_')}_{unit_flt.since}_{unit_flt.until}.{fmt}",
                                 what=f"situation_map_{fmt}", rows=len(figure_units), container=exports)
+
+if repeat_spots is not None:
+    # 高频点位 of the unit shown (the CLI's repeats), the markers' list; no phones, only who serves there
+    st.subheader("高频点位")
+    rule = f"同一类别的案件在 {REPEAT_D_M:g} 米、{REPEAT_T_DAYS:g} 天内被反映不少于 {REPEAT_K} 次的地点"
+    st.caption(f"{rule}，共 {len(repeat_spots)} 处，次数多的在前；地图上以青绿色圆点标出，圆越大次数越多。"
+               if len(repeat_spots) else f"{rule}。")
+    widgets.table(maps.repeats_table(repeat_spots), empty="所选时段与范围内没有高频点位。", hide_index=True,
+                  width="stretch", height=min(36 + 35 * len(repeat_spots), 386), key="repeats-table",
+                  column_config={"次数": st.column_config.NumberColumn(format="%d", width=56),
+                                 "地点": st.column_config.TextColumn(width="medium")})
 
 st.subheader("每日趋势")
 # today's counts are still growing: the chart marks today apart (dashed, hollow point) instead of

@@ -2,8 +2,9 @@
 -- filtered_incidents() of migration 0005: since/until (reported_at, half-open),
 -- categories, sources, statuses, micro_codes, exclusive_codes (text[] or NULL for all), and now
 -- (what counts as overdue; figures are as things stood then).
--- 办结 (completed) = gis_closed_status() (结案); open = gis_is_open(status); both made by db init
--- from gis.core.rules.lifecycle.
+-- The KPI counts are the gis_kpi_* predicates of migration 0012 (办结, 应办结, 按期, open, 超期), the
+-- one definition every aggregate counts with; the statuses behind them come from
+-- gis.core.rules.lifecycle through db init.
 
 -- name: fetch_period_stats
 -- The one definition of the KPI counts, in one pass over the filtered cases: per micro-grid,
@@ -18,14 +19,11 @@ WITH f AS MATERIALIZED (
 ), stats AS (
     SELECT micro_code,
            count(*) AS received,
-           count(*) FILTER (WHERE status = gis_closed_status() AND coalesce(closed_at <= %(now)s, true)) AS completed,
-           count(*) FILTER (WHERE (status = gis_closed_status() AND coalesce(closed_at <= %(now)s, true))
-                               OR due_at <= %(now)s) AS due,
-           count(*) FILTER (WHERE status = gis_closed_status() AND closed_at <= due_at
-                              AND closed_at <= %(now)s) AS on_time,
-           count(*) FILTER (WHERE gis_is_open(status) OR closed_at > %(now)s) AS open,
-           count(*) FILTER (WHERE (gis_is_open(status) OR closed_at > %(now)s)
-                              AND (due_at < %(now)s OR status = 'supervised')) AS overdue
+           count(*) FILTER (WHERE gis_kpi_completed(status, closed_at, %(now)s)) AS completed,
+           count(*) FILTER (WHERE gis_kpi_due(status, closed_at, due_at, %(now)s)) AS due,
+           count(*) FILTER (WHERE gis_kpi_on_time(status, closed_at, due_at, %(now)s)) AS on_time,
+           count(*) FILTER (WHERE gis_kpi_open(status, closed_at, %(now)s)) AS open,
+           count(*) FILTER (WHERE gis_kpi_overdue(status, closed_at, due_at, %(now)s)) AS overdue
     FROM f
     GROUP BY micro_code
 ), hours AS (
@@ -33,7 +31,7 @@ WITH f AS MATERIALIZED (
     SELECT percentile_cont(ARRAY[0.5, 0.9]::float8[])
                WITHIN GROUP (ORDER BY extract(epoch FROM closed_at - reported_at) / 3600) AS h
     FROM f
-    WHERE status = gis_closed_status() AND closed_at IS NOT NULL AND closed_at <= %(now)s
+    WHERE gis_kpi_completed(status, closed_at, %(now)s) AND closed_at IS NOT NULL
 ), visits AS (
     -- 满意率's counts per micro-grid: the cases with a 回访 by now, each by its latest one (migration 0007)
     SELECT micro_code, count(*) AS visited,
@@ -51,14 +49,14 @@ LEFT JOIN visits ON visits.micro_code IS NOT DISTINCT FROM stats.micro_code;
 
 -- name: fetch_daily_counts
 SELECT (reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS received,
-       count(*) FILTER (WHERE status = gis_closed_status() AND coalesce(closed_at <= %(now)s, true)) AS completed
+       count(*) FILTER (WHERE gis_kpi_completed(status, closed_at, %(now)s)) AS completed
 FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s,
                         %(exclusive_codes)s)
 GROUP BY 1 ORDER BY 1;
 
 -- name: fetch_category_counts
 SELECT category, count(*) AS received,
-       count(*) FILTER (WHERE gis_is_open(status) OR closed_at > %(now)s) AS open
+       count(*) FILTER (WHERE gis_kpi_open(status, closed_at, %(now)s)) AS open
 FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s,
                         %(exclusive_codes)s)
 GROUP BY category ORDER BY received DESC;
@@ -72,7 +70,7 @@ SELECT round(ST_X(geom) / %(cell_lon_deg)s) * %(cell_lon_deg)s AS lon,
        round(ST_Y(geom) / %(cell_lat_deg)s) * %(cell_lat_deg)s AS lat,
        count(*) FILTER (WHERE category = ANY(%(hazard_categories)s)) AS hazard,
        count(*) FILTER (WHERE category = ANY(%(garbage_categories)s)) AS garbage,
-       sum(CASE WHEN gis_is_open(status) AND (due_at < %(now)s OR status = 'supervised')
+       sum(CASE WHEN gis_kpi_overdue(status, closed_at, due_at, %(now)s)
                 THEN %(overdue_weight)s ELSE 1 END) FILTER (WHERE status = ANY(%(open_statuses)s)) AS unresolved
 FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s,
                         %(exclusive_codes)s)

@@ -1,8 +1,7 @@
 -- Analysts' aggregates (gis.workflows.analytics): every query takes the case filter of
 -- filtered_incidents() (migration 0005: since/until half-open on reported_at, categories, sources,
 -- statuses, micro_codes, exclusive_codes; NULL = all) and now (figures as they stood then).
--- The counts mirror fetch_period_stats of analytics.sql, the one definition of the KPI counts:
--- 办结 = gis_closed_status() closed by now; 应办结 = closed by now or past its deadline; open = gis_is_open().
+-- The counts are the gis_kpi_* predicates of migration 0012, as in fetch_period_stats.
 
 -- name: fetch_period_unit_counts
 -- per micro-grid × period (its first day, China time: the day, the ISO week's Monday, the month's
@@ -14,14 +13,11 @@ SELECT micro_code,
        CASE WHEN %(split_category)s THEN category END AS category,
        CASE WHEN %(split_source)s THEN source END AS source,
        count(*) AS received,
-       count(*) FILTER (WHERE status = gis_closed_status() AND coalesce(closed_at <= %(now)s, true)) AS completed,
-       count(*) FILTER (WHERE (status = gis_closed_status() AND coalesce(closed_at <= %(now)s, true))
-                           OR due_at <= %(now)s) AS due,
-       count(*) FILTER (WHERE status = gis_closed_status() AND closed_at <= due_at
-                          AND closed_at <= %(now)s) AS on_time,
-       count(*) FILTER (WHERE gis_is_open(status) OR closed_at > %(now)s) AS open,
-       count(*) FILTER (WHERE (gis_is_open(status) OR closed_at > %(now)s)
-                          AND (due_at < %(now)s OR status = 'supervised')) AS overdue
+       count(*) FILTER (WHERE gis_kpi_completed(status, closed_at, %(now)s)) AS completed,
+       count(*) FILTER (WHERE gis_kpi_due(status, closed_at, due_at, %(now)s)) AS due,
+       count(*) FILTER (WHERE gis_kpi_on_time(status, closed_at, due_at, %(now)s)) AS on_time,
+       count(*) FILTER (WHERE gis_kpi_open(status, closed_at, %(now)s)) AS open,
+       count(*) FILTER (WHERE gis_kpi_overdue(status, closed_at, due_at, %(now)s)) AS overdue
 FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s,
                         %(exclusive_codes)s)
 GROUP BY 1, 2, 3, 4
@@ -38,7 +34,11 @@ GROUP BY 1;
 -- one row per case with what repeat locations and workload need (points in degrees WGS-84; an
 -- address-only case the register could not place has none)
 SELECT id, source, external_id, category, status, tier, reported_at, closed_at, micro_code, exclusive_code,
-       assignee, ST_X(geom) AS lon, ST_Y(geom) AS lat
+       assignee, address, ST_X(geom) AS lon, ST_Y(geom) AS lat
 FROM filtered_incidents(%(since)s, %(until)s, %(categories)s, %(sources)s, %(statuses)s, %(micro_codes)s,
                         %(exclusive_codes)s)
 ORDER BY reported_at, id;
+
+-- name: fetch_latest_report
+-- when the latest case in scope was reported (row-level security applies)
+SELECT max(reported_at) FROM incident;
