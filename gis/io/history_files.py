@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from gis.core.china_time import CHINA_TZ
+from gis.core.scale import POINT_COLUMNS, period_labels
 from gis.io.incident_files import EXPORT_COLUMNS
 from gis.errors import InputError
 
@@ -37,7 +38,7 @@ NUMBER_COLUMNS = ("lon", "lat")
 #: The Hive partition key: the month of ``reported_at`` in China time.
 PARTITION_KEY = "month"
 #: Columns a history must hold for :mod:`gis.workflows.scale` to count it.
-NEEDED_COLUMNS = ("reported_at", "category", "geometry")
+NEEDED_COLUMNS = POINT_COLUMNS  # what a partition is counted from
 _WGS84 = "EPSG:4326"
 
 
@@ -48,10 +49,9 @@ def history_columns(columns: Sequence[str]) -> list[str]:
 
 
 def month_of(moments: pd.Series) -> pd.Series:
-    """``YYYY-MM`` of each moment in China time (a naive moment is read as China time)."""
-    stamps = pd.to_datetime(moments)
-    stamps = stamps.dt.tz_localize(CHINA_TZ) if stamps.dt.tz is None else stamps.dt.tz_convert(CHINA_TZ)
-    return stamps.dt.strftime("%Y-%m")
+    """``YYYY-MM`` of each moment in China time (a naive moment is read as China time): the month
+    partition a case is written to, the same label ``aggregate --by month`` counts it under."""
+    return period_labels(moments, by="month")
 
 
 def part_path(directory: str | os.PathLike, month: str, part: int) -> Path:

@@ -9,11 +9,10 @@ from typing import Any
 import pandas as pd
 
 from gis.store import db
+from gis.store.incidents import INCIDENTS_EXPORT_COLUMNS
 
-#: Columns of :func:`iter_history_export`'s rows (those of ``fetch_incidents_export``).
-HISTORY_EXPORT_COLUMNS = ["source", "external_id", "category", "status", "tier", "lon", "lat", "reported_at",
-                          "due_at", "closed_at", "description", "address", "micro_code", "exclusive_code",
-                          "assignee", "priority"]
+#: Columns of :func:`iter_history_export`'s rows: those of the incident export, whose query it streams.
+HISTORY_EXPORT_COLUMNS = INCIDENTS_EXPORT_COLUMNS
 #: Columns of :func:`fetch_covering_micro_counts`.
 COVERING_COUNT_COLUMNS = ["micro_code", "period", "category", "count"]
 
@@ -24,7 +23,7 @@ def iter_history_export(conn, *, chunk_rows: int = 50_000) -> Iterator[list[tupl
     chunk in memory here, whatever the history's size; consume it inside the caller's transaction."""
     with conn.cursor(name="history_export") as cur:
         cur.itersize = chunk_rows
-        cur.execute(db.queries()["fetch_history_export"])
+        cur.execute(db.queries()["fetch_incidents_export"], {"since": None})  # the CSV export's query, all of it
         while True:
             rows = cur.fetchmany(chunk_rows)
             if not rows:

@@ -238,11 +238,15 @@ def save_incident_event(conn, *, incident_id: int, from_status: str | None, to_s
                                                  to_status=to_status, actor=actor, note=note))
 
 
+#: Columns of ``fetch_incidents_export`` (the CSV, GeoJSON, Open311 and GeoParquet exports).
+INCIDENTS_EXPORT_COLUMNS = ["source", "external_id", "category", "status", "tier", "lon", "lat", "reported_at",
+                            "due_at", "closed_at", "description", "address", "micro_code", "exclusive_code",
+                            "assignee", "priority"]
+
+
 def fetch_incidents_export(conn, *, since=None) -> pd.DataFrame:
     rows = db.fetch_all(conn, "fetch_incidents_export", {"since": since})
-    return pd.DataFrame(rows, columns=["source", "external_id", "category", "status", "tier", "lon", "lat",
-                                       "reported_at", "due_at", "closed_at", "description", "address",
-                                       "micro_code", "exclusive_code", "assignee", "priority"])
+    return pd.DataFrame(rows, columns=INCIDENTS_EXPORT_COLUMNS)
 
 
 CASES_EXPORT_COLUMNS = ["external_id", "source", "category", "status", "tier", "reported_at", "due_at", "closed_at",

@@ -49,8 +49,9 @@ CASES = [
 ]
 
 
-@pytest.fixture
-def tiny(services, layer_file, tmp_path):
+def load_tiny(services, layer_file, tmp_path, *, addresses: dict[str, str] | None = None) -> None:
+    """The tiny district, its roster and :data:`CASES` (``addresses``: case id → address given)."""
+    addresses = addresses or {}
     workflows.import_grids(services, layer_file)
     roster = tmp_path / "staff.csv"
     roster.write_text(ROSTER, encoding="utf-8")
@@ -60,8 +61,14 @@ def tiny(services, layer_file, tmp_path):
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(HEADER)
         for cid, category, (lon, lat), reported, source in CASES:
-            writer.writerow([source, cid, category, repr(float(lon)), repr(float(lat)), reported, "received", "", ""])
+            writer.writerow([source, cid, category, repr(float(lon)), repr(float(lat)), reported, "received", "",
+                             addresses.get(cid, "")])
     assert workflows.import_incidents(services, path).accepted == len(CASES)
+
+
+@pytest.fixture
+def tiny(services, layer_file, tmp_path):
+    load_tiny(services, layer_file, tmp_path)
     return services
 
 

@@ -3,31 +3,19 @@ cases give, none when they give none (the tiny district of test_analytics_jobs).
 
 from __future__ import annotations
 
-import csv
 from datetime import date
 
 import pytest
 
 from gis import workflows
 from gis.workflows import analytics
-from tests.workflows.test_analytics_jobs import CASES, HEADER, NOW, ROSTER
+from tests.workflows.test_analytics_jobs import NOW, load_tiny
 
 WINDOW = {"since": date(2026, 11, 1), "until": date(2026, 12, 31), "now": NOW}
 
 
 def _load(services, layer_file, tmp_path, addresses: dict[str, str]):
-    workflows.import_grids(services, layer_file)
-    roster = tmp_path / "staff.csv"
-    roster.write_text(ROSTER, encoding="utf-8")
-    workflows.import_staff(services, roster)
-    path = tmp_path / "cases.csv"
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(HEADER)
-        for cid, category, (lon, lat), reported, source in CASES:
-            writer.writerow([source, cid, category, repr(float(lon)), repr(float(lat)), reported, "received", "",
-                             addresses.get(cid, "")])
-    assert workflows.import_incidents(services, path).accepted == len(CASES)
+    load_tiny(services, layer_file, tmp_path, addresses=addresses)
     return services
 
 

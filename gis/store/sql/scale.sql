@@ -1,13 +1,5 @@
--- City scale (issue 14): the history streamed out for GeoParquet, and the database's own count of
--- points per micro-grid that the Dask path is checked against.
-
--- name: fetch_history_export
--- every incident with the columns of fetch_incidents_export, oldest first, so a month is complete
--- once the next one starts (the export writes month by month through a server-side cursor)
-SELECT source, external_id, category, status, tier, ST_X(geom) AS lon, ST_Y(geom) AS lat, reported_at, due_at,
-       closed_at, description, address, micro_code, exclusive_code, assignee, priority
-FROM incident
-ORDER BY reported_at, source, external_id;
+-- City scale (issue 14): the database's own count of points per micro-grid that the Dask path is
+-- checked against (the GeoParquet export streams fetch_incidents_export of incidents.sql).
 
 -- name: save_scale_micro_table
 -- the version's micro-grids in a temporary table with its own GiST index: row-level security on
