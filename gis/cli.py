@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 from gis import workflows
 from gis.core import access
+from gis.core import analytics as core_analytics
 from gis.core.hierarchy import ALL_LEVELS
 from gis.errors import GisError, InputError
 
@@ -735,8 +736,10 @@ def register_more(verbs: argparse._SubParsersAction) -> None:
                     help="cases, or cases per 1,000 households")
     hp.add_argument("--permutations", type=int, default=999)
     hp.add_argument("--seed", type=int, default=0)
-    hp.add_argument("--p-value", dest="p_value", default="normal", choices=["normal", "permutation"],
-                    help="which p the classes use: the normal p of z, as ArcGIS (default), or the stricter permutation p")
+    hp.add_argument("--p-value", dest="p_value", default=core_analytics.DEFAULT_P_VALUE,
+                    choices=core_analytics.P_VALUES,
+                    help="which p the classes use: the normal p of z, as ArcGIS, or the stricter permutation p "
+                         f"(default {core_analytics.DEFAULT_P_VALUE})")
     hp.add_argument("--out", required=True, help="FILE.csv or FILE.geojson")
     hp.set_defaults(func=cmd_hotspots)
 
@@ -744,9 +747,11 @@ def register_more(verbs: argparse._SubParsersAction) -> None:
                                            "t days, with grid and worker, as .csv or .geojson")
     rpp.add_argument("--since", required=True, type=_date, help="first day, YYYY-MM-DD (China time)")
     rpp.add_argument("--until", required=True, type=_date, help="last day, YYYY-MM-DD (included)")
-    rpp.add_argument("--k", type=int, default=3, help="reports at least (default 3)")
-    rpp.add_argument("--d-m", dest="d_m", type=float, default=30.0, help="within metres (default 30)")
-    rpp.add_argument("--t-days", dest="t_days", type=float, default=30.0, help="within days (default 30)")
+    rule = core_analytics.REPEAT_RULE
+    rpp.add_argument("--k", type=int, default=rule.k, help=f"reports at least (default {rule.k})")
+    rpp.add_argument("--d-m", dest="d_m", type=float, default=rule.d_m, help=f"within metres (default {rule.d_m:g})")
+    rpp.add_argument("--t-days", dest="t_days", type=float, default=rule.t_days,
+                     help=f"within days (default {rule.t_days:g})")
     rpp.add_argument("--category", help="one category code; default all")
     rpp.add_argument("--source", help="one channel; default all")
     rpp.add_argument("--out", required=True, help="FILE.csv or FILE.geojson")

@@ -152,10 +152,14 @@ def gi_star(values: np.ndarray, w, *, permutations: int = 999, seed: int = 0, w_
     return GiStar(np.where(island, np.nan, g.Zs), np.where(island, np.nan, p), neighbours)
 
 
+#: Which p-value may decide the classes (module docstring); the first, the normal p of z as
+#: ArcGIS, is the default of every hot-spot call (jobs, CLI, the app's 热点 layer).
 P_VALUES = ("normal", "permutation")
+DEFAULT_P_VALUE = P_VALUES[0]
 
 
-def _check_p_value(p_value: str) -> None:
+def check_p_value(p_value: str) -> None:
+    """Refuse a ``p_value`` that is not one of :data:`P_VALUES`."""
     if p_value not in P_VALUES:
         raise InputError(f"p_value {p_value!r} is unknown", field="p_value", fix="use normal or permutation")
 
@@ -168,7 +172,7 @@ def normal_p(z: np.ndarray) -> np.ndarray:
 
 
 def hot_spots(units: gpd.GeoDataFrame, *, value: str = "value", permutations: int = 999, seed: int = 0,
-              fdr: bool = True, p_value: str = "normal") -> gpd.GeoDataFrame:
+              fdr: bool = True, p_value: str = DEFAULT_P_VALUE) -> gpd.GeoDataFrame:
     """Getis-Ord Gi* hot and cold spots of ``value`` over polygon ``units`` (module docstring).
 
     Parameters
@@ -199,7 +203,7 @@ def hot_spots(units: gpd.GeoDataFrame, *, value: str = "value", permutations: in
     InputError
         Fewer than three units, a missing column, or a negative or missing value.
     """
-    _check_p_value(p_value)
+    check_p_value(p_value)
     missing = [c for c in ("code", "name", value) if c not in units.columns]
     if missing:
         raise InputError(f"hot spots need the column(s) {', '.join(missing)}", field=missing[0],
@@ -369,7 +373,7 @@ def mann_kendall_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def emerging_hot_spots(weekly: pd.DataFrame, units: gpd.GeoDataFrame, *, weeks: Sequence | None = None,
                        permutations: int = 999, seed: int = 0, alpha: float = 0.10, trend_alpha: float = 0.05,
-                       fdr: bool = True, p_value: str = "normal") -> pd.DataFrame:
+                       fdr: bool = True, p_value: str = DEFAULT_P_VALUE) -> pd.DataFrame:
     """Emerging hot spots: a weekly Gi* per unit, Mann–Kendall on its z-scores, ArcGIS's categories.
 
     Parameters
@@ -394,7 +398,7 @@ def emerging_hot_spots(weekly: pd.DataFrame, units: gpd.GeoDataFrame, *, weeks: 
         ``cold_weeks``, ``weeks``; a unit whose Gi* is undefined in a week (no case anywhere that
         week) gets z 0 there, and islands get ``island``.
     """
-    _check_p_value(p_value)
+    check_p_value(p_value)
     for column in ("code", "week", "count"):
         if column not in weekly.columns:
             raise InputError(f"weekly counts need the column {column}", field=column,
@@ -437,11 +441,25 @@ def emerging_hot_spots(weekly: pd.DataFrame, units: gpd.GeoDataFrame, *, weeks: 
 
 # -- repeat locations ------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class RepeatRule:
+    """高频点位: the same category reported at least ``k`` times within ``d_m`` metres and
+    ``t_days`` days (:func:`repeat_locations`)."""
+
+    k: int = 3
+    d_m: float = 30.0
+    t_days: float = 30.0
+
+
+#: The rule of every repeat-location call unless told otherwise (jobs, CLI, the app's 高频点位).
+REPEAT_RULE = RepeatRule()
+
 REPEAT_COLUMNS = ["cluster_id", "category", "count", "first", "last", "lon", "lat", "radius_m", "micro_code",
                   "case_ids"]
 
 
-def repeat_locations(cases: pd.DataFrame, *, k: int = 3, d_m: float = 30.0, t_days: float = 30.0) -> pd.DataFrame:
+def repeat_locations(cases: pd.DataFrame, *, k: int = REPEAT_RULE.k, d_m: float = REPEAT_RULE.d_m,
+                     t_days: float = REPEAT_RULE.t_days) -> pd.DataFrame:
     """高频点位: places where the same category is reported again and again (space-time DBSCAN).
 
     Two cases are *neighbours* when they have the same category, lie at most ``d_m`` metres

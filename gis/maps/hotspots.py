@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from branca.element import Element
 
-from gis.core.analytics import HOT_SPOT_CLASSES, ISLAND_CLASS
+from gis.core.analytics import DEFAULT_P_VALUE, HOT_SPOT_CLASSES, ISLAND_CLASS, check_p_value
 from gis.errors import InputError
 from gis.maps.assets import localise_assets
 from gis.maps.basemaps import display_frame, display_points
@@ -113,7 +113,7 @@ class HotSpotLegend(LegendControl):
 
 
 def hot_spot_layer(spots: gpd.GeoDataFrame, *, name: str, basemap: str, title: str = "热点分析",
-                   note: str = "", p_value: str = "normal", highlight: bool = True,
+                   note: str = "", p_value: str = DEFAULT_P_VALUE, highlight: bool = True,
                    show: bool = True) -> tuple[folium.GeoJson, HotSpotLegend]:
     """Units coloured by their Gi* class (ArcGIS's hot-spot colours), with a Chinese legend.
 
@@ -152,8 +152,7 @@ def hot_spot_layer(spots: gpd.GeoDataFrame, *, name: str, basemap: str, title: s
     InputError
         For a missing column, an unknown class or ``p_value``.
     """
-    if p_value not in ("normal", "permutation"):
-        raise InputError(f"p_value {p_value!r} is unknown", field="p_value", fix="use normal or permutation")
+    check_p_value(p_value)
     p_column = "p_norm" if p_value == "normal" else "p"
     _require_columns(spots, ("code", "name", "count", "z", p_column, "class"), what="hot-spot units")
     unknown = sorted(set(spots["class"].dropna()) - set(HOT_SPOT_COLORS)) + (

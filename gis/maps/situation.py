@@ -9,6 +9,7 @@ import folium.plugins
 import geopandas as gpd
 import pandas as pd
 
+from gis.core.analytics import DEFAULT_P_VALUE
 from gis.errors import InputError
 from gis.maps.basemaps import base_map
 from gis.maps.classes import format_value, metric_of
@@ -36,7 +37,7 @@ def situation_map(*, bounds: tuple[float, float, float, float], zoom: int, basem
                   exclusive: gpd.GeoDataFrame | None = None,
                   outline: gpd.GeoDataFrame | None = None, units_name: str = "",
                   outline_name: str = "", labels: bool = True,
-                  hot_spots: gpd.GeoDataFrame | None = None, hot_spots_note: str = "", hot_spots_p_value: str = "normal",
+                  hot_spots: gpd.GeoDataFrame | None = None, hot_spots_note: str = "", hot_spots_p_value: str = DEFAULT_P_VALUE,
                   repeats: pd.DataFrame | None = None, repeats_note: str = "") -> folium.Map:
     """The leadership's situation map: units coloured by a metric or heat, cases, exclusive grids.
 

@@ -47,28 +47,30 @@ def connect_analyst(account: str | None = None, *, settings: Settings | None = N
     settings = settings or Settings.from_env()
     services = connect(settings, principal=access.SYSTEM, maxconn=maxconn)
     try:
-        users = access_jobs.list_users(services)
+        return services.as_user(access_jobs.principal_of(_analyst_account(services, account or settings.analyst)))
     except BaseException:
         services.close()
         raise
+
+
+def _analyst_account(services: Services, wanted: str | None) -> dict:
+    """The enabled analyst account named ``wanted``, else the only one (a row of ``list_users``)."""
+    users = access_jobs.list_users(services)
     analysts = users[(users["role"] == "analyst") & ~users["disabled"].astype(bool)]
-    wanted = account or settings.analyst
     if wanted is not None:
         chosen = analysts[analysts["name"] == wanted]
         if chosen.empty:
-            services.close()
             raise ConfigError(f"no enabled analyst account named '{wanted}'",
                               fix="python -m gis users list shows the accounts; add one with "
                                   "python -m gis users add NAME --role analyst --scope CODE")
     elif len(analysts) == 1:
         chosen = analysts
     else:
-        services.close()
         names = ", ".join(sorted(analysts["name"])) or "none"
         raise ConfigError(f"{len(analysts)} analyst accounts ({names}): which one is yours?",
                           fix="set GIS_ANALYST to your account's name (or add one with "
                               "python -m gis users add NAME --role analyst --scope CODE)")
-    return services.as_user(access_jobs.principal_of(chosen.iloc[0].to_dict()))
+    return chosen.iloc[0].to_dict()
 
 
 def init_database(settings: Settings | None = None, *, url: str | None = None) -> list[str]:

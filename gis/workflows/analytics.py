@@ -125,7 +125,7 @@ def _households(version: GridVersion, level: str) -> pd.Series:
 
 def hot_spots_job(services: Services, *, level: str, since: date, until: date, category: str | Sequence[str] | None = None,
                   source: str | Sequence[str] | None = None, value: str = "count", within: str | None = None,
-                  permutations: int = 999, seed: int = 0, fdr: bool = True, p_value: str = "normal",
+                  permutations: int = 999, seed: int = 0, fdr: bool = True, p_value: str = core.DEFAULT_P_VALUE,
                   now: datetime | None = None) -> gpd.GeoDataFrame:
     """Gi* hot and cold spots of the cases per grid at ``level`` (:func:`gis.core.analytics.hot_spots`).
 
@@ -160,7 +160,7 @@ def hot_spots_job(services: Services, *, level: str, since: date, until: date, c
 
 def emerging(services: Services, *, level: str = "micro", since: date, until: date, category: str | Sequence[str] | None = None,
              source: str | Sequence[str] | None = None, within: str | None = None, permutations: int = 999, seed: int = 0,
-             p_value: str = "normal", now: datetime | None = None) -> pd.DataFrame:
+             p_value: str = core.DEFAULT_P_VALUE, now: datetime | None = None) -> pd.DataFrame:
     """Emerging hot spots over the ISO weeks (China time) from ``since`` to ``until``
     (:func:`gis.core.analytics.emerging_hot_spots`): one Gi* per week, Mann–Kendall on its z-scores.
 
@@ -193,7 +193,8 @@ def emerging(services: Services, *, level: str = "micro", since: date, until: da
 # -- repeat locations --------------------------------------------------------------------------
 
 
-def repeats(services: Services, *, since: date, until: date, k: int = 3, d_m: float = 30.0, t_days: float = 30.0,
+def repeats(services: Services, *, since: date, until: date, k: int = core.REPEAT_RULE.k,
+            d_m: float = core.REPEAT_RULE.d_m, t_days: float = core.REPEAT_RULE.t_days,
             category: str | Sequence[str] | None = None, source: str | Sequence[str] | None = None, now: datetime | None = None) -> pd.DataFrame:
     """高频点位: the same category reported ≥ ``k`` times within ``d_m`` metres and ``t_days`` days
     (:func:`gis.core.analytics.repeat_locations`), each with its grid and who serves it.

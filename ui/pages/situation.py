@@ -9,6 +9,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from gis import maps
+from gis.core.analytics import DEFAULT_P_VALUE, REPEAT_RULE
 from gis.core.hierarchy import child_level
 from gis.core.metrics import METRICS, METRICS_ZH
 from gis.workflows import HEAT_LAYERS
@@ -22,12 +23,8 @@ MAP_CASE_POINTS = 3000
 #: cards), the work list, then the map and the unit's card side by side; the trend is below.
 MAP_HEIGHT = 420
 CARD_TABLE_HEIGHT = 262
-#: 高频点位: the same category reported at least REPEAT_K times within REPEAT_D_M metres and REPEAT_T_DAYS days
-#: (the defaults of gis.workflows.analytics.repeats and of the CLI's repeats).
-REPEAT_K, REPEAT_D_M, REPEAT_T_DAYS = 3, 30.0, 30.0
-#: 热点: the p-value that decides the classes, as the CLI's hotspots and ArcGIS decide by default (the
-#: normal p of the Gi* z-score), corrected for the false discovery rate.
-HOT_SPOT_P_VALUE = "normal"
+#: 高频点位 follow REPEAT_RULE and 热点's classes DEFAULT_P_VALUE (the normal p of the Gi* z-score, as
+#: ArcGIS), corrected for the false discovery rate: the defaults of the jobs and of the CLI.
 HOT_SPOTS_NOTE = "Gi* 统计，经错误发现率校正"
 
 user = auth.require_user()
@@ -147,10 +144,10 @@ with map_col:
         spots = repeat_spots = None
         if map_mode == "hotspots":
             if units is not None and len(units) >= 3:
-                classed = cached.hot_spots(user, unit_flt, level, within, p_value=HOT_SPOT_P_VALUE)
+                classed = cached.hot_spots(user, unit_flt, level, within)
                 spots = units[["code", "name", "geometry"]].merge(classed.drop(columns=["name"]), on="code",
                                                                   how="inner")
-            repeat_spots = cached.repeats(user, unit_flt, k=REPEAT_K, d_m=REPEAT_D_M, t_days=REPEAT_T_DAYS)
+            repeat_spots = cached.repeats(user, unit_flt)
             if within is not None:  # the repeat locations in the unit shown
                 inside = (repeat_spots["exclusive_code"] == unit if unit_level == "exclusive"
                           else repeat_spots["micro_code"].isin(cached.grid_tree(user).micro_under(unit)))
@@ -166,8 +163,8 @@ with map_col:
         heat={f"热力 · {label}": (heat[key], key != "garbage") for key, label in HEAT_LAYERS.items()},
         cases=case_points, exclusive=exclusive, outline=grids[grids["code"] == unit] if level is None else None,
         outline_name=by_code.at[unit, "name"], hot_spots=spots, hot_spots_note=HOT_SPOTS_NOTE,
-        hot_spots_p_value=HOT_SPOT_P_VALUE, repeats=repeat_spots,
-        repeats_note=f"同类案件 {REPEAT_D_M:g} 米、{REPEAT_T_DAYS:g} 天内 ≥ {REPEAT_K} 次")
+        hot_spots_p_value=DEFAULT_P_VALUE, repeats=repeat_spots,
+        repeats_note=f"同类案件 {REPEAT_RULE.d_m:g} 米、{REPEAT_RULE.t_days:g} 天内 ≥ {REPEAT_RULE.k} 次")
     if case_points is not None and len(case_points) >= MAP_CASE_POINTS:
         st.caption(f"地图上只画出最新的 {MAP_CASE_POINTS:,} 件案件；缩小时段或类别可看全部。")
     # st_folium keeps returning the last clicked feature under one key: a fresh key each time the
@@ -187,7 +184,7 @@ with map_col:
             st.caption(f"范围内的{widgets.level_name(level)}少于 3 个，无法做热点分析。")
         else:
             st.caption(f"热点：各{widgets.level_name(level)}案件数的 Getis-Ord Gi* 统计（共边或共点为相邻），"
-                       + ("按 z 值的 p 值" if HOT_SPOT_P_VALUE == "normal" else "按 999 次置换检验的 p 值")
+                       + ("按 z 值的 p 值" if DEFAULT_P_VALUE == "normal" else "按 999 次置换检验的 p 值")
                        + "分级并经错误发现率校正；按所选时段、类别与来源计算"
                        + ("，不按状态筛选。" if unit_flt.statuses else "。"))
     widgets.demo_notice()
@@ -285,7 +282,8 @@ with map_col:
 if repeat_spots is not None:
     # 高频点位 of the unit shown (the CLI's repeats), the markers' list; no phones, only who serves there
     st.subheader("高频点位")
-    rule = f"同一类别的案件在 {REPEAT_D_M:g} 米、{REPEAT_T_DAYS:g} 天内被反映不少于 {REPEAT_K} 次的地点"
+    rule = (f"同一类别的案件在 {REPEAT_RULE.d_m:g} 米、{REPEAT_RULE.t_days:g} 天内被反映不少于 {REPEAT_RULE.k} 次"
+            "的地点")
     st.caption(f"{rule}，共 {len(repeat_spots)} 处，次数多的在前；地图上以青绿色圆点标出，圆越大次数越多。"
                if len(repeat_spots) else f"{rule}。")
     widgets.table(maps.repeats_table(repeat_spots), empty="所选时段与范围内没有高频点位。", hide_index=True,
