@@ -152,13 +152,52 @@ class Requests(list):
                 if urlsplit(url).scheme not in NO_NETWORK_SCHEMES and urlsplit(url).hostname not in LOCAL_HOSTS]
 
 
-def new_context(browser):
-    """A fresh browser context (own cookies, downloads allowed) whose requests and dialogs
-    (``alert`` and the like, dismissed) are recorded."""
-    context = browser.new_context(viewport={"width": 1600, "height": 1000}, accept_downloads=True,
-                                  locale="zh-CN", timezone_id="Asia/Shanghai")
+class Inflight:
+    """The requests of a context still open, and when one last started or ended.
+
+    :func:`settle` waits on this rather than on Playwright's "networkidle", which Playwright
+    discourages and which, with Streamlit replacing the map's iframe on each run, was now and then
+    lost for good: the wait then timed out although nothing was open (microsoft/playwright#42598).
+    Requests of a frame that is gone no longer count.
+    """
+
+    def __init__(self) -> None:
+        self.open: set = set()
+        self.changed = time.monotonic()
+
+    def started(self, request) -> None:
+        self.open.add(request)
+        self.changed = time.monotonic()
+
+    def ended(self, request) -> None:
+        self.open.discard(request)
+        self.changed = time.monotonic()
+
+    def pending(self) -> list[str]:
+        """The URLs still open in frames that are still there."""
+        def attached(request) -> bool:
+            try:
+                return not request.frame.is_detached()
+            except Exception:  # a worker's request has no frame
+                return False
+        return [r.url for r in list(self.open) if attached(r)]
+
+    def quiet(self, for_s: float = 0.5) -> bool:
+        return not self.pending() and time.monotonic() - self.changed >= for_s
+
+
+def new_context(browser, **options):
+    """A fresh browser context (own cookies, downloads allowed; ``options`` such as the viewport
+    go to Playwright) whose requests, open requests and dialogs (``alert`` and the like,
+    dismissed) are recorded."""
+    context = browser.new_context(**({"viewport": {"width": 1600, "height": 1000}, "accept_downloads": True,
+                                      "locale": "zh-CN", "timezone_id": "Asia/Shanghai"} | options))
     context.set_default_timeout(TIMEOUT_MS)
     context.requests = Requests()
+    context.inflight = Inflight()
+    context.on("request", context.inflight.started)
+    context.on("requestfinished", context.inflight.ended)
+    context.on("requestfailed", context.inflight.ended)
     context.dialogs = []
     context.on("request", lambda r: context.requests.append((r.url, r.frame.url if r.frame else "?")))
 
@@ -220,9 +259,11 @@ def map_frame(page):
 
 
 def settle(page) -> None:
-    """Wait for Streamlit to finish the run (no running indicator, no map being replaced)
-    and for late drawing."""
-    page.wait_for_load_state("networkidle")
+    """Wait for the page's requests to end (none open for half a second: the map frame's
+    scripts, a download), for Streamlit to finish the run (no running indicator), for at most one
+    map (the old one goes when a run replaces it) and for late drawing."""
+    inflight = page.context.inflight
+    _poll(inflight.quiet, page, what=lambda: f"the page's requests to end (open: {inflight.pending()})")
     page.locator("[data-testid='stStatusWidget']").wait_for(state="detached")
     _poll(lambda: page.locator(MAP_FRAME).count() <= 1, page, what="the old map to go")
     page.wait_for_timeout(1500)
@@ -238,11 +279,13 @@ def wait_for_map_layer(page, label: str) -> None:
     _poll(shown, page, what=f"a map with the layer {label!r}")
 
 
-def _poll(condition, page, *, what: str) -> None:
+def _poll(condition, page, *, what) -> None:
+    """Wait for ``condition()``, polling; ``what`` (a text, or a function giving it when the wait
+    fails) names what was awaited."""
     deadline = time.monotonic() + TIMEOUT_MS / 1000
     while not condition():
         if time.monotonic() > deadline:
-            pytest.fail(f"waited {TIMEOUT_MS / 1000:.0f} s for {what}")
+            pytest.fail(f"waited {TIMEOUT_MS / 1000:.0f} s for {what() if callable(what) else what}")
         page.wait_for_timeout(250)
 
 

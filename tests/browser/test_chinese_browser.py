@@ -34,6 +34,7 @@ from tests.browser.test_browser import (  # noqa: F401  (fixtures: app_url, acco
     browser,
     context,
     open_signed_in,
+    settle,
     sign_in,
 )
 from ui.widgets import category_names
@@ -93,16 +94,9 @@ def status_seen(page) -> list[list[str]]:
     return page.evaluate("() => window.__status || []")
 
 
-def settled(page) -> None:
-    """Wait until Streamlit has finished the run (no running indicator) and drawn."""
-    page.wait_for_load_state("networkidle")
-    page.locator("[data-testid='stStatusWidget']").wait_for(state="detached")
-    page.wait_for_timeout(1000)
-
-
 def open_page(context, app_url: str, path: str, name: str):  # noqa: F811
     page = open_signed_in(context, f"{app_url}{path}", name)
-    settled(page)
+    settle(page)
     assert_no_app_error(page)
     return page
 
@@ -159,7 +153,7 @@ def test_the_map_cases_and_bulletin_pages_show_no_english(context, app_url, acco
     page.keyboard.press("Enter")
     page.keyboard.press("Escape")
     page.wait_for_url(re.compile(r"category="))
-    settled(page)
+    settle(page)
     assert english_on(page) == [], "map page, filtered"
     check_table_toolbar(page, "map page")
     page.screenshot(path=str(OUTPUT / "chinese-map.png"))
@@ -168,7 +162,7 @@ def test_the_map_cases_and_bulletin_pages_show_no_english(context, app_url, acco
     for path, title in (("/cases", "工单"), ("/bulletin", None)):
         page.goto(f"{app_url}{path}")
         sign_in(page, accounts["leader"])
-        settled(page)
+        settle(page)
         assert_no_app_error(page)
         if title:
             page.get_by_role("heading", name=title).first.wait_for()
@@ -189,7 +183,7 @@ def test_an_unknown_address_says_so_in_chinese(context, app_url, accounts):  # n
     page.get_by_text("未找到所请求的页面，登录后将打开首页。").wait_for()
     assert english_on(page) == []
     sign_in(page, accounts["leader"])
-    settled(page)
+    settle(page)
     page.get_by_role("heading", name="态势地图").first.wait_for()
     assert "Page not found" not in page.inner_text("body")
     assert english_on(page) == []
@@ -204,7 +198,7 @@ def test_the_map_filter_follows_to_the_cases_page(context, app_url, accounts):  
     page.keyboard.press("Enter")
     page.keyboard.press("Escape")
     page.wait_for_url(re.compile(r"category="))
-    settled(page)
+    settle(page)
     chosen_name = box.locator("[data-testid='stMultiSelectTagsContainer']").first.inner_text().strip()
     assert chosen_name in set(category_names().values())
     category = parse_qs(urlsplit(page.url).query)["category"]
@@ -212,7 +206,7 @@ def test_the_map_filter_follows_to_the_cases_page(context, app_url, accounts):  
 
     page.get_by_role("link", name="工单", exact=True).click()
     page.wait_for_url(re.compile(r"/cases\?"))
-    settled(page)
+    settle(page)
     query = parse_qs(urlsplit(page.url).query)
     assert query["category"] == category and query.get("basemap") == ["none"]
     chips = page.locator("[data-testid='stMultiSelect']").first.inner_text()

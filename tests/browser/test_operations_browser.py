@@ -18,6 +18,7 @@ from gis import workflows
 from gis.core.china_time import CHINA_TZ
 from tests.browser.test_browser import (  # noqa: F401  (browser: a fixture)
     OUTPUT,
+    _poll,
     assert_no_app_error,
     browser,
     new_context,
@@ -75,13 +76,17 @@ def submit(page, action: str, status: str, *, note: str = "", visit: str | None 
     assert_no_app_error(page)
 
 
-def history_text(page) -> str:
-    """The 办理记录 table's text (the last dataframe: a canvas, whose grid keeps an
-    accessible, hidden copy of the cells in the DOM)."""
-    table = page.locator("[data-testid='stDataFrame']").last
-    table.scroll_into_view_if_needed()
-    page.wait_for_timeout(500)
-    return table.text_content() or ""
+def history_showing(page, steps) -> str:
+    """The 办理记录 table's text (the last dataframe: a canvas, whose grid keeps an accessible,
+    hidden copy of the cells in the DOM), once it shows every one of ``steps`` (the table is
+    redrawn after the page's run, later on a busy machine)."""
+    def text() -> str:
+        table = page.locator("[data-testid='stDataFrame']").last
+        table.scroll_into_view_if_needed()
+        return table.text_content() or ""
+    _poll(lambda: all(step in text() for step in steps), page,
+          what=lambda: f"the history to show {steps}: {text()!r}")
+    return text()
 
 
 def test_a_worker_and_a_community_user_close_a_case_in_the_browser(browser, work_app_url, services):  # noqa: F811
@@ -94,8 +99,7 @@ def test_a_worker_and_a_community_user_close_a_case_in_the_browser(browser, work
         page.get_by_text("派给我的工单：共 1 条").wait_for()
         submit(page, "受理", "处置")
         submit(page, "处置反馈", "反馈", note="已清运，现场恢复")
-        text = history_text(page)
-        assert all(step in text for step in ("派遣", "受理", "处置反馈"))
+        history_showing(page, ("派遣", "受理", "处置反馈"))
         page.screenshot(path=str(OUTPUT / "work-worker.png"), full_page=True)
     finally:
         worker.close()
@@ -108,9 +112,7 @@ def test_a_worker_and_a_community_user_close_a_case_in_the_browser(browser, work
         page.get_by_role("heading", name="工单 C1-1").wait_for()
         submit(page, "核查", "核查", note="现场已恢复")
         submit(page, "结案", "结案", visit="满意", note="居民满意")
-        shown = history_text(page)
-        for step in ("登记", "派遣", "受理", "处置反馈", "核查", "结案", "回访", WORKER, "甲社区"):
-            assert step in shown, (step, shown)
+        history_showing(page, ("登记", "派遣", "受理", "处置反馈", "核查", "结案", "回访", WORKER, "甲社区"))
         page.screenshot(path=str(OUTPUT / "work-community.png"), full_page=True)
     finally:
         community.close()

@@ -24,6 +24,7 @@ from tests.browser.test_browser import (  # noqa: F401  (browser: a fixture)
     browser,
     new_context,
     serving,
+    settle,
     sign_in,
 )
 from tests.ui.conftest import PASSWORD
@@ -61,16 +62,6 @@ def planning_app(services):
                        display_name="浏览器规划员")
     with serving(services.database.url, log_name="streamlit-planning.log") as url:
         yield url
-
-
-def settle(page) -> None:
-    """Wait for Streamlit to finish the run (no running indicator), at most one map on the page,
-    and late drawing. Unlike test_browser's ``settle`` it does not wait for "networkidle": here that
-    timed out now and then, a request of the page never finishing, while the app (whose traffic goes
-    over the websocket) had finished its run."""
-    page.locator("[data-testid='stStatusWidget']").wait_for(state="detached")
-    _poll(lambda: page.locator(MAP_FRAME).count() <= 1, page, what="the old map to go")
-    page.wait_for_timeout(1500)
 
 
 def map_polygons(page) -> int:

@@ -22,11 +22,11 @@ from gis.workflows import Services
 from tests.browser.test_browser import (  # noqa: F401  (fixtures: app_url, accounts, browser)
     MAP_FRAME,
     OUTPUT,
-    TIMEOUT_MS,
     accounts,
     app_url,
     assert_no_app_error,
     browser,
+    new_context,
     sign_in,
 )
 
@@ -45,9 +45,7 @@ def keep_screenshot(name: str) -> None:
 
 @pytest.fixture
 def screen(browser):  # noqa: F811
-    context = browser.new_context(viewport=SCREEN, accept_downloads=True, locale="zh-CN",
-                                  timezone_id="Asia/Shanghai")
-    context.set_default_timeout(TIMEOUT_MS)
+    context = new_context(browser, viewport=SCREEN)
     try:
         yield context
     finally:
