@@ -9,9 +9,9 @@ tertiary grid → micro-grids; the last 30 days) prints:
 
 - once per process, the import of the statistics' libraries (esda, libpysal), which the first
   hot-spot call of a fresh server pays;
-- the hot-spot call as the page makes it (``ui.cached.hot_spots`` → ``hot_spots_job``: Gi*, 999
-  permutations, FDR) first and cached, and the repeat-location call (``ui.cached.repeats``) first
-  and cached;
+- the hot-spot call as the page makes it (``ui.cached.hot_spots`` → ``hot_spots_job``: Gi*, classes
+  by the normal p with FDR, so no permutations) first and cached, and the repeat-location call
+  (``ui.cached.repeats``) first and cached;
 - the whole page run headless (``streamlit.testing.AppTest``; the browser's drawing is not
   included) in the default 分级设色 view, cold and warm: the baseline; then the 热点 view once
   its own calls are new (the first switch) and cached. Warm and cached runs are the median of
