@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from gis.settings import PROJECT_ROOT
 from tests.browser.test_browser import (  # noqa: F401  (fixtures: app_url, accounts, browser, context)
@@ -119,6 +120,23 @@ def check_dropdown_and_calendar(page, where: str) -> None:
     page.keyboard.press("Escape")
 
 
+def hover_toolbar_button(page, table, button, *, attempts: int = 5) -> None:
+    """Hover the table, then ``button`` of its toolbar. The toolbar slides in above the table when
+    the table is hovered; caught mid-way it lies over the table's grid, which takes the pointer
+    (a hover then waited 120 s in CI): the pointer leaves and comes back, a few times at most."""
+    for attempt in range(attempts):
+        table.hover()
+        page.wait_for_timeout(500)
+        try:
+            button.hover(timeout=10_000)
+            return
+        except PlaywrightTimeoutError:
+            if attempt == attempts - 1:
+                raise
+            page.mouse.move(0, 0)
+            page.wait_for_timeout(500)
+
+
 def check_table_toolbar(page, where: str) -> None:
     """Hover the first table and each button of its toolbar until the tooltip shows."""
     table = page.locator("[data-testid='stDataFrame']:visible").first
@@ -128,8 +146,7 @@ def check_table_toolbar(page, where: str) -> None:
     buttons = container.locator("[data-testid='stElementToolbarButton'] button")
     assert buttons.count() >= 1, f"{where}: the table has no toolbar"
     for i in range(buttons.count()):
-        table.hover()
-        buttons.nth(i).hover()
+        hover_toolbar_button(page, table, buttons.nth(i))
         page.locator("[data-testid='stTooltipContent']").first.wait_for()
         assert english_on(page) == [], f"{where}, tooltip of {buttons.nth(i).get_attribute('aria-label')}"
         page.mouse.move(0, 0)
